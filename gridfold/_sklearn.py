@@ -1,0 +1,114 @@
+"""Every use of scikit-learn's private API, in one place.
+
+gridfold promises the same ``cv_results_`` as scikit-learn, so it runs the very
+code scikit-learn runs: ``_fit_and_score`` for each fit, and
+``BaseSearchCV._format_results`` for the table. The supported scikit-learn
+range is declared in ``pyproject.toml``; ``tests/test_sklearn_compat.py`` pins
+the behaviour these helpers are relied upon for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sklearn.base import _fit_context, clone
+from sklearn.metrics._scorer import _MultimetricScorer
+from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
+from sklearn.model_selection._validation import (
+    _fit_and_score,
+    _insert_error_scores,
+    _warn_or_raise_about_fit_failures,
+)
+from sklearn.utils.validation import _check_method_params
+
+from gridfold.tasks import Study, Task, TaskResult
+
+__all__ = [
+    "fit_context",
+    "MultimetricScorer",
+    "check_method_params",
+    "fit_and_score",
+    "format_cv_results",
+    "warn_or_raise_about_fit_failures",
+]
+
+fit_context = _fit_context
+MultimetricScorer = _MultimetricScorer
+check_method_params = _check_method_params
+
+
+def fit_and_score(study: Study, task: Task) -> TaskResult:
+    """Fit and score one task exactly as ``GridSearchCV`` would."""
+    model = study.models[task.model]
+    train, test = study.data.splits[task.split]
+    out = _fit_and_score(
+        clone(model.estimator),
+        study.data.X,
+        study.data.y,
+        scorer=model.scorer,
+        train=train,
+        test=test,
+        verbose=study.verbose,
+        parameters=model.candidates[task.candidate],
+        fit_params=dict(study.data.fit_params),
+        score_params=dict(study.data.score_params),
+        return_train_score=study.return_train_score,
+        return_n_test_samples=True,
+        return_times=True,
+        split_progress=(task.split, study.n_splits),
+        candidate_progress=(task.candidate, len(model.candidates)),
+        error_score=study.error_score,
+    )
+    return TaskResult(
+        task=task,
+        test_scores=out["test_scores"],
+        train_scores=out.get("train_scores"),
+        n_test_samples=int(out["n_test_samples"]),
+        fit_time=float(out["fit_time"]),
+        score_time=float(out["score_time"]),
+        fit_error=out["fit_error"],
+    )
+
+
+def _as_sklearn_out(results: Sequence[TaskResult], return_train_score: bool) -> list[dict]:
+    out = []
+    for r in results:
+        d: dict[str, Any] = {
+            "fit_error": r.fit_error,
+            "test_scores": r.test_scores,
+            "n_test_samples": r.n_test_samples,
+            "fit_time": r.fit_time,
+            "score_time": r.score_time,
+        }
+        if return_train_score:
+            d["train_scores"] = r.train_scores
+        out.append(d)
+    return out
+
+
+def warn_or_raise_about_fit_failures(
+    results: Sequence[TaskResult],
+    error_score: float | str,
+    callable_scoring: bool,
+    return_train_score: bool,
+) -> list[dict]:
+    """Warn as scikit-learn does about failed fits; return sklearn-shaped results."""
+    out = _as_sklearn_out(results, return_train_score)
+    _warn_or_raise_about_fit_failures(out, error_score)
+    if callable_scoring:
+        # The type a callable scorer returns is only known once one succeeded.
+        _insert_error_scores(out, error_score)
+    return out
+
+
+def format_cv_results(
+    candidates: Sequence[dict[str, Any]],
+    n_splits: int,
+    out: list[dict],
+    return_train_score: bool,
+    more_results: dict[str, list] | None = None,
+) -> dict[str, Any]:
+    """``cv_results_`` for these results, built by scikit-learn's own code."""
+    formatter = _SkGridSearchCV(estimator=None, param_grid={}, return_train_score=return_train_score)
+    return formatter._format_results(list(candidates), n_splits, out, more_results)

@@ -1,0 +1,133 @@
+"""The executor contract, ``n_jobs`` semantics and the backend registry."""
+
+from __future__ import annotations
+
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+import joblib
+
+from gridfold.data import StudyHandle
+from gridfold.exceptions import ParameterError
+from gridfold.tasks import Study, Task, TaskResult
+
+__all__ = [
+    "Executor",
+    "register_executor",
+    "get_executor",
+    "available_backends",
+    "resolve_n_jobs",
+]
+
+
+class Executor(ABC):
+    """Runs batches of tasks somewhere and hands back futures of their results.
+
+    The contract, which ``tests/test_executors.py`` checks for every
+    registered executor:
+
+    - :meth:`share` is called once per study before any :meth:`submit` and
+      returns the handle tasks carry; :meth:`release` frees it afterwards.
+      Large arrays reach workers once through it, never once per task.
+    - :meth:`submit` returns a :class:`concurrent.futures.Future` of the
+      batch's results, in the batch's order. It may run the batch before it
+      returns (the sequential executor does). An exception raised by a fit
+      with ``error_score='raise'`` is set on the future, never swallowed.
+    - :meth:`shutdown` may be called more than once; the executor is a
+      context manager that calls it on exit.
+    - ``n_workers`` is the number of batches that run at once.
+
+    Capability flags describe an executor instead of ``isinstance`` checks.
+    """
+
+    name: ClassVar[str]
+    uses_processes: ClassVar[bool] = False
+    #: Batches kept in flight per worker, so a worker never waits for the driver.
+    in_flight_per_worker: ClassVar[int] = 2
+
+    def __init__(self, n_jobs: int | None = None) -> None:
+        self.n_workers = resolve_n_jobs(n_jobs)
+
+    @abstractmethod
+    def share(self, study: Study) -> StudyHandle:
+        """Make ``study`` available to workers; return the handle tasks carry."""
+
+    def release(self, handle: StudyHandle) -> None:
+        """Free what :meth:`share` allocated for ``handle``."""
+
+    @abstractmethod
+    def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
+        """Start evaluating ``tasks``; return a future of their results."""
+
+    def shutdown(self) -> None:
+        """Stop the workers this executor owns, if any."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_workers={self.n_workers})"
+
+
+ExecutorFactory = Callable[[int | None], Executor]
+_REGISTRY: dict[str, Callable[[], ExecutorFactory]] = {}
+
+
+def register_executor(name: str, loader: Callable[[], ExecutorFactory]) -> None:
+    """Register a backend under ``name``.
+
+    ``loader`` is called only when the backend is first asked for, so a
+    backend with optional dependencies (Dask) costs nothing until used, and
+    its ``ImportError`` can say what to install.
+    """
+    _REGISTRY[name] = loader
+
+
+def available_backends() -> list[str]:
+    """Names accepted by ``backend=`` and ``--backend``."""
+    return sorted(_REGISTRY)
+
+
+def get_executor(backend: str | None, n_jobs: int | None) -> Executor:
+    """The executor for ``backend`` and ``n_jobs``.
+
+    ``backend=None`` picks ``"sequential"`` when ``n_jobs`` resolves to 1 and
+    ``"processes"`` otherwise, as scikit-learn's default loky backend does.
+    Inside a gridfold worker, nested searches always run sequentially.
+    """
+    from gridfold.worker import in_worker
+
+    n_workers = resolve_n_jobs(n_jobs)
+    if backend is None:
+        backend = "sequential" if n_workers == 1 or in_worker() else "processes"
+    if backend not in _REGISTRY:
+        raise ParameterError(
+            f"Unknown backend {backend!r}. Expected one of {available_backends()}; "
+            "fix: pass one of these names as backend= (or --backend)."
+        )
+    if in_worker():
+        backend, n_jobs = "sequential", 1
+    return _REGISTRY[backend]()(n_jobs)
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    """Number of workers for ``n_jobs``, with scikit-learn's semantics.
+
+    ``None`` means 1 (unless a ``joblib.parallel_config`` says otherwise),
+    ``-1`` all cores, ``-2`` all but one, ``N`` exactly N.
+    """
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
+    ):
+        raise ParameterError(
+            f"n_jobs={n_jobs!r} is invalid. Expected None, a positive integer (that many "
+            "workers) or a negative one (-1 for all cores, -2 for all but one); "
+            "fix: pass for example n_jobs=-1."
+        )
+    return max(1, int(joblib.effective_n_jobs(n_jobs)))

@@ -1,0 +1,127 @@
+"""What to evaluate (:class:`Study`), its units of work and their results.
+
+A study is M models (an estimator and its candidate parameter settings) x K
+splits of one data set, under one set of scorers. Its unit of work is a
+:class:`Task` (model, candidate, split); every task yields exactly one
+:class:`TaskResult`, whose shape never depends on options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Scores = float | dict[str, float]
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Model:
+    """One estimator and the candidate settings to evaluate it with.
+
+    Parameters
+    ----------
+    name : str
+        Label used in results and leaderboards.
+    estimator : estimator
+        Unfitted scikit-learn compatible estimator; cloned for every fit.
+    candidates : tuple of dict
+        Parameter settings, in the order they appear in ``cv_results_``.
+    scorer : callable
+        A scikit-learn scorer, ``_MultimetricScorer`` or scoring callable.
+    """
+
+    name: str
+    estimator: Any
+    candidates: tuple[dict[str, Any], ...]
+    scorer: Any
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The arrays every task reads; shared with workers once per study."""
+
+    X: Any
+    y: Any
+    splits: tuple[Split, ...]
+    fit_params: Mapping[str, Any] = field(default_factory=dict)
+    score_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Models x splits of one data set, and how to score them."""
+
+    models: tuple[Model, ...]
+    data: StudyData
+    return_train_score: bool = False
+    error_score: float | str = np.nan
+    verbose: int = 0
+
+    @property
+    def n_splits(self) -> int:
+        return len(self.data.splits)
+
+    def tasks(self) -> Iterator[Task]:
+        """All tasks, model by model, candidate by candidate, split by split."""
+        for m, model in enumerate(self.models):
+            for c in range(len(model.candidates)):
+                for s in range(self.n_splits):
+                    yield Task(m, c, s)
+
+    @property
+    def n_tasks(self) -> int:
+        return sum(len(model.candidates) for model in self.models) * self.n_splits
+
+
+@dataclass(frozen=True, order=True)
+class Task:
+    """Fit candidate ``candidate`` of model ``model`` on split ``split``."""
+
+    model: int
+    candidate: int
+    split: int
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one :class:`Task`.
+
+    ``test_scores`` and ``train_scores`` are a float for one scorer and a dict
+    for several, exactly as scikit-learn's ``_fit_and_score`` returns them;
+    ``train_scores`` is None when train scores were not asked for.
+    ``fit_error`` holds the formatted traceback of a failed fit, else None.
+    """
+
+    task: Task
+    test_scores: Scores
+    train_scores: Scores | None
+    n_test_samples: int
+    fit_time: float
+    score_time: float
+    fit_error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.fit_error is not None
+
+
+def results_by_model(
+    study: Study, results: Sequence[TaskResult]
+) -> list[list[TaskResult]]:
+    """Sort results into one list per model, in candidate-major, split-minor order."""
+    grouped: list[list[TaskResult | None]] = [
+        [None] * (len(m.candidates) * study.n_splits) for m in study.models
+    ]
+    for r in results:
+        grouped[r.task.model][r.task.candidate * study.n_splits + r.task.split] = r
+    out: list[list[TaskResult]] = []
+    for m, rows in enumerate(grouped):
+        missing = sum(r is None for r in rows)
+        if missing:
+            raise RuntimeError(f"model {study.models[m].name!r} is missing {missing} results")
+        out.append([r for r in rows if r is not None])
+    return out

@@ -1,0 +1,63 @@
+"""The only code that runs in workers: evaluate a batch of tasks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+from threadpoolctl import threadpool_limits
+
+from gridfold._sklearn import fit_and_score
+from gridfold.data import StudyHandle
+from gridfold.tasks import Task, TaskResult
+
+__all__ = [
+    "run_batch",
+    "run_batch_in_thread",
+    "init_process_worker",
+    "in_worker",
+    "THREAD_ENV_VARS",
+]
+
+# Read by native libraries when they load, so set before any import in a
+# worker process; threadpoolctl covers the libraries already loaded.
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+_WORKER_FLAG = "GRIDFOLD_IN_WORKER"
+_thread_state = threading.local()
+
+
+def init_process_worker(inner_threads: int) -> None:
+    """Initializer of every worker process: cap BLAS/OpenMP threads."""
+    os.environ[_WORKER_FLAG] = "1"
+    threadpool_limits(limits=inner_threads)
+
+
+def in_worker() -> bool:
+    """True inside a parallel gridfold worker: nested searches run sequentially.
+
+    Nesting pools would oversubscribe the cores the outer pool already uses.
+    """
+    return os.environ.get(_WORKER_FLAG) == "1" or getattr(_thread_state, "busy", False)
+
+
+def run_batch(handle: StudyHandle, tasks: Sequence[Task]) -> list[TaskResult]:
+    """Evaluate ``tasks`` of the study behind ``handle``, in order."""
+    study = handle.load()
+    return [fit_and_score(study, task) for task in tasks]
+
+
+def run_batch_in_thread(handle: StudyHandle, tasks: Sequence[Task]) -> list[TaskResult]:
+    """:func:`run_batch` for a pool thread, marked so nested searches stay sequential."""
+    _thread_state.busy = True
+    try:
+        return run_batch(handle, tasks)
+    finally:
+        _thread_state.busy = False
