@@ -3,33 +3,53 @@
 Compare learning algorithms with (repeated) k-fold cross-validation and tune
 hyperparameters with grid and random search, sequentially, on all cores of one
 machine, or on a Dask cluster.
+
+Public names are imported on first use, so ``import gridfold`` (and the
+``gridfold`` command's ``--help``) does not pay for importing scikit-learn.
 """
 
 from __future__ import annotations
 
-from gridfold.compare import CompareResult, compare
-from gridfold.exceptions import (
-    ConfigError,
-    DataError,
-    ExecutorError,
-    GridfoldError,
-    ParameterError,
-)
-from gridfold.executors import available_backends
-from gridfold.search import GridSearchCV, RandomizedSearchCV
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GridSearchCV",
-    "RandomizedSearchCV",
-    "compare",
-    "CompareResult",
-    "available_backends",
-    "GridfoldError",
-    "ParameterError",
-    "DataError",
-    "ConfigError",
-    "ExecutorError",
-    "__version__",
-]
+_PUBLIC = {
+    "GridSearchCV": "gridfold.search",
+    "RandomizedSearchCV": "gridfold.search",
+    "compare": "gridfold.comparison",
+    "CompareResult": "gridfold.comparison",
+    "available_backends": "gridfold.executors",
+    "GridfoldError": "gridfold.exceptions",
+    "ParameterError": "gridfold.exceptions",
+    "DataError": "gridfold.exceptions",
+    "ConfigError": "gridfold.exceptions",
+    "ExecutorError": "gridfold.exceptions",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+if TYPE_CHECKING:
+    from gridfold.comparison import CompareResult, compare
+    from gridfold.exceptions import (
+        ConfigError,
+        DataError,
+        ExecutorError,
+        GridfoldError,
+        ParameterError,
+    )
+    from gridfold.executors import available_backends
+    from gridfold.search import GridSearchCV, RandomizedSearchCV
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gridfold' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -110,5 +110,7 @@ def format_cv_results(
     more_results: dict[str, list] | None = None,
 ) -> dict[str, Any]:
     """``cv_results_`` for these results, built by scikit-learn's own code."""
-    formatter = _SkGridSearchCV(estimator=None, param_grid={}, return_train_score=return_train_score)
+    formatter = _SkGridSearchCV(
+        estimator=None, param_grid={}, return_train_score=return_train_score
+    )
     return formatter._format_results(list(candidates), n_splits, out, more_results)

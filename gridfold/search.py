@@ -15,20 +15,29 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
-from sklearn.model_selection import ParameterGrid, ParameterSampler
+from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
-from sklearn.model_selection import check_cv
 
 from gridfold import _sklearn
 from gridfold.engine import run_study
 from gridfold.executors import get_executor
 from gridfold.progress import progress_callback
 from gridfold.tasks import Model, Study, StudyData, results_by_model
-from gridfold.validation import check_candidates, check_data, check_grid_not_empty
+from gridfold.validation import (
+    check_candidates,
+    check_data,
+    check_grid_not_empty,
+    estimator_name,
+)
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
-_EXTRA_CONSTRAINTS: dict[str, list[Any]] = {"backend": [str, None], "progress": ["boolean"]}
+_EXTRA_CONSTRAINTS: dict[str, Any] = {
+    "backend": [str, None],
+    "progress": ["boolean"],
+    # Checked by get_executor, which raises ParameterError with a fix, as compare() does.
+    "n_jobs": "no_validation",
+}
 
 
 class _EngineSearchMixin:
@@ -72,12 +81,12 @@ class _EngineSearchMixin:
             The fitted search.
         """
         search: Any = self
-        executor = get_executor(self.backend, self.n_jobs)  # bad n_jobs fails before any work
         scorers, refit_metric = search._get_scorers()
         X, y = check_data(X, y, self.estimator, params)
         params = _sklearn.check_method_params(X, params=params)
         routed = search._get_routed_params_for_fit(params)
 
+        check_grid_not_empty(self._space())  # before ParameterGrid raises a bare ValueError
         candidates = self._candidates()
         check_grid_not_empty(self._space(), candidates)
         check_candidates(self.estimator, candidates)
@@ -98,13 +107,18 @@ class _EngineSearchMixin:
             )
 
         base_estimator = clone(self.estimator)
+        model = Model(estimator_name(self.estimator), base_estimator, tuple(candidates), scorers)
         study = Study(
-            models=(Model(type(self.estimator).__name__, base_estimator, tuple(candidates), scorers),),
+            models=(model,),
             data=StudyData(X, y, splits, routed.estimator.fit, routed.scorer.score),
             return_train_score=self.return_train_score,
             error_score=self.error_score,
             verbose=self.verbose,
         )
+        # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
+        # so an input error above must not leave one behind. Bad n_jobs still fails
+        # before any fit.
+        executor = get_executor(self.backend, self.n_jobs)
         with executor, progress_callback(study, enabled=self.progress) as on_result:
             results = run_study(study, executor, on_result=on_result)
         out = _sklearn.warn_or_raise_about_fit_failures(

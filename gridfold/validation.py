@@ -71,9 +71,16 @@ def _check_target(y: Any, estimator: Any) -> None:
                 ) from None
 
 
-def check_grid_not_empty(param_grid: Any, candidates: Sequence[Mapping[str, Any]]) -> None:
-    """Raise :class:`ParameterError` when the grid yields no candidate."""
-    if len(candidates) > 0:
+def check_grid_not_empty(
+    param_grid: Any, candidates: Sequence[Mapping[str, Any]] | None = None
+) -> None:
+    """Raise :class:`ParameterError` when the grid yields no candidate.
+
+    With ``candidates=None`` (before they are generated), raise only for a
+    parameter with no values, which ``ParameterGrid`` would reject with a
+    bare ``ValueError``.
+    """
+    if candidates is not None and len(candidates) > 0:
         return
     grids = [param_grid] if isinstance(param_grid, Mapping) else list(param_grid or [])
     empty = [
@@ -81,8 +88,10 @@ def check_grid_not_empty(param_grid: Any, candidates: Sequence[Mapping[str, Any]
         for g in grids
         if isinstance(g, Mapping)
         for k, v in g.items()
-        if hasattr(v, "__len__") and len(v) == 0
+        if hasattr(v, "__len__") and not isinstance(v, str) and len(v) == 0
     ]
+    if candidates is None and not empty:
+        return
     detail = f"parameter(s) {empty} have no values" if empty else f"the grid is {param_grid!r}"
     raise ParameterError(
         f"The search space is empty: {detail}. Expected at least one value per parameter; "

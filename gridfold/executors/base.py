@@ -55,14 +55,14 @@ class Executor(ABC):
     def share(self, study: Study) -> StudyHandle:
         """Make ``study`` available to workers; return the handle tasks carry."""
 
-    def release(self, handle: StudyHandle) -> None:
+    def release(self, handle: StudyHandle) -> None:  # noqa: B027 - optional hook
         """Free what :meth:`share` allocated for ``handle``."""
 
     @abstractmethod
     def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
         """Start evaluating ``tasks``; return a future of their results."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop the workers this executor owns, if any."""
 
     def __enter__(self) -> Executor:

@@ -53,14 +53,22 @@ class ThreadExecutor(Executor):
 
     joblib's thread backend sets no BLAS/OpenMP limit (scikit-learn #34070,
     joblib #1824); this one caps them at ``cores // n_workers`` while it lives.
+    BLAS pools are process-wide, so the cap is set (and later restored) from
+    the calling thread; OpenMP's is per thread, so each pool thread sets its own.
     """
 
     name = "threads"
 
     def __init__(self, n_jobs: int | None = None) -> None:
         super().__init__(n_jobs)
-        self._pool = ThreadPoolExecutor(self.n_workers, thread_name_prefix="gridfold")
-        self._limits: Any = threadpool_limits(limits=inner_threads(self.n_workers))
+        inner = inner_threads(self.n_workers)
+        self._limits: Any = threadpool_limits(limits=inner)
+        self._pool = ThreadPoolExecutor(
+            self.n_workers,
+            thread_name_prefix="gridfold",
+            initializer=_limit_openmp_in_thread,
+            initargs=(inner,),
+        )
 
     def share(self, study: Study) -> StudyHandle:
         return InMemoryHandle(study)
@@ -73,6 +81,10 @@ class ThreadExecutor(Executor):
         if self._limits is not None:
             self._limits.restore_original_limits()
             self._limits = None
+
+
+def _limit_openmp_in_thread(inner: int) -> None:
+    threadpool_limits(limits=inner, user_api="openmp")
 
 
 class ProcessExecutor(Executor):

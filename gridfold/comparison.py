@@ -53,8 +53,11 @@ class CompareResult:
         metric = metric or self.metrics[0]
         cols = [f"test_{m}" for m in self.metrics] + ["fit_time", "score_time"]
         grouped = self.scores.groupby("model", sort=False)[cols]
-        # ddof=0, as scikit-learn's std_test_score.
-        table = grouped.mean().add_prefix("mean_").join(grouped.std(ddof=0).add_prefix("std_"))
+        # NumPy's mean and std (ddof=0), as scikit-learn's mean/std_test_score: pandas'
+        # own reductions round differently in the last bit and skip NaN (failed fits).
+        means = grouped.agg(lambda s: np.mean(s.to_numpy()))
+        stds = grouped.agg(lambda s: np.std(s.to_numpy()))
+        table = means.add_prefix("mean_").join(stds.add_prefix("std_"))
         order = [f"{s}_{c}" for c in cols for s in ("mean", "std")]
         return table[order].sort_values(f"mean_test_{metric}", ascending=False)
 
@@ -110,7 +113,6 @@ def compare(
     CompareResult
     """
     named = _name_estimators(estimators)
-    executor = get_executor(backend, n_jobs)
     fit_params = dict(fit_params or {})
     first = named[0][1]
     X, y = check_data(X, y, first, fit_params)
@@ -129,6 +131,9 @@ def compare(
         return_train_score=return_train_score,
         error_score=error_score,
     )
+    # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
+    # so an input error above must not leave one behind.
+    executor = get_executor(backend, n_jobs)
     with executor, progress_callback(study, enabled=progress) as on_result:
         results = run_study(study, executor, on_result=on_result)
     n_repeats = int(getattr(splitter, "n_repeats", 1))
@@ -169,7 +174,7 @@ def _to_result(
     rows: list[dict[str, Any]] = []
     metrics: list[str] = ["score"]
     n_folds = study.n_splits // n_repeats
-    for model, results in zip(study.models, per_model):
+    for model, results in zip(study.models, per_model, strict=True):
         _warn_failures(model.name, results, error_score)
         for r in results:
             row: dict[str, Any] = {

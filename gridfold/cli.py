@@ -1,0 +1,358 @@
+"""The ``gridfold`` command: run a study file and print its leaderboard.
+
+Exit codes: 0 success (some fits may have failed; they are summarised),
+1 every fit of every model failed, 2 bad input (the study file, the data,
+a parameter name, an option: one ``gridfold: error: ...`` line on stderr),
+130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from gridfold.exceptions import GridfoldError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_DESCRIPTION = """\
+Parallel model selection, exact to scikit-learn: compare learning algorithms
+with (repeated) k-fold cross-validation and tune their hyperparameters with
+grid or random search, described in one TOML study file. Every model is
+evaluated on the same splits, in one pool of workers, and all candidates are
+ranked on one leaderboard.
+"""
+
+_STUDY_FORMAT = """\
+study file format (TOML; see examples/*.toml and `pydoc gridfold.config`):
+
+  [data]                         # required: one of
+  source = "sklearn:digits"      #   a data set shipped with scikit-learn (iris, digits, wine,
+                                 #   breast_cancer, diabetes, linnerud)
+  # path = "data.csv"            #   or a .csv/.parquet file relative to the study file,
+  # target = "label"             #   with its target column (features = [...], groups = "col")
+
+  [cv]                           # optional: any splitter of sklearn.model_selection
+  splitter = "StratifiedKFold"   # and its arguments; default: 5 folds as check_cv
+  n_splits = 5
+
+  [run]                          # optional
+  scoring = "accuracy"           # a scorer name or a list; refit = name ranks with several
+  n_jobs = -1                    # backend, return_train_score, error_score ("nan"|number|"raise")
+
+  [[model]]                      # one or more
+  name = "svc"
+  estimator = "sklearn.svm.SVC"  # import path (or steps = [{name, estimator, params}, ...])
+  params = { kernel = "rbf" }    # fixed arguments ("None" means None)
+  grid = { C = [0.1, 1, 10] }    # grid search; or distributions = { C = { loguniform =
+                                 # [1e-3, 1e3] } } with n_iter and random_state; neither:
+                                 # evaluated once (comparing algorithms)
+
+exit status: 0 done, 1 every fit failed, 2 bad input (one error line), 130 interrupted
+"""
+
+
+def _output_path(value: str) -> Path:
+    path = Path(value)
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} must end in .csv or .json (the export format is taken from it)"
+        )
+    if not path.parent.exists():
+        raise argparse.ArgumentTypeError(f"folder {str(path.parent)!r} of {value!r} does not exist")
+    return path
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    from gridfold.executors import available_backends
+
+    parser.add_argument(
+        "-j",
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of parallel workers: -1 all cores, -2 all but one, 1 in-process with no "
+        "pool (debuggable), N exactly N. Overrides [run] n_jobs; default: [run] n_jobs, else 1.",
+    )
+    parser.add_argument(
+        "-b",
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help=f"where fits run: one of {', '.join(available_backends())}. Overrides [run] "
+        "backend; default: sequential for one worker, processes otherwise.",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gridfold`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    from gridfold import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gridfold",
+        description=_DESCRIPTION,
+        epilog="Run `gridfold run --help` for the study file format.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"gridfold {__version__} (scikit-learn {_sklearn_version()}, "
+        f"Python {platform.python_version()})",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run a study file and print its leaderboard",
+        description="Run every model of STUDY on the same cross-validation splits and print "
+        "a leaderboard of all candidates, best first. The progress bar goes to stderr; the "
+        "leaderboard and the summary of failed fits go to stdout.",
+        epilog=_STUDY_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("study", metavar="STUDY.toml", help="the study file to run")
+    _add_execution_options(run)
+    run.add_argument(
+        "-o",
+        "--output",
+        type=_output_path,
+        default=None,
+        metavar="FILE",
+        help="also write the full leaderboard to FILE: .csv (one row per candidate, with "
+        "per-split scores) or .json (a list of records, params as a dict, per-split scores)",
+    )
+    run.add_argument(
+        "-n",
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="show the N best candidates (default: 10); the export always has all of them",
+    )
+    run.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    run.add_argument(
+        "--tracebacks",
+        action="store_true",
+        help="for failed fits, also print one full traceback per distinct error",
+    )
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the leaderboard: no progress bar, no study header or timing line, "
+        "no warnings (failed fits are still counted)",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="validate a study file and print its plan without running any fit",
+        description="Parse STUDY, load its data, draw the splits and check every model's "
+        "parameter names, then print the models, candidates and number of fits.",
+        epilog=_STUDY_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("study", metavar="STUDY.toml", help="the study file to check")
+    return parser
+
+
+def _sklearn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:
+        return "?"
+
+
+def _stdout_console() -> Console:
+    console = Console(soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=120, soft_wrap=False)
+    return console
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from gridfold.config import load_config
+    from gridfold.runner import prepare
+
+    cfg = load_config(args.study)
+    prepared = prepare(cfg)
+    out = _stdout_console()
+    study = prepared.study
+    out.print(f"{cfg.file}: OK")
+    out.print(f"data: {prepared.dataset.description}")
+    out.print(f"cv: {prepared.splitter!r} -> {study.n_splits} splits")
+    for model, spec in zip(study.models, prepared.specs, strict=True):
+        out.print(f"model {model.name!r}: {spec}, {len(model.candidates)} candidate(s)")
+    out.print(
+        f"{prepared.n_candidates} candidates x {study.n_splits} splits = {study.n_tasks} fits"
+    )
+    return EXIT_OK
+
+
+def _check_execution_options(args: argparse.Namespace) -> None:
+    """Bad --n-jobs or --backend fail before the study is read."""
+    from gridfold.exceptions import ParameterError
+    from gridfold.executors import available_backends, resolve_n_jobs
+
+    if args.n_jobs is not None:
+        try:
+            resolve_n_jobs(args.n_jobs)
+        except ParameterError:
+            raise ParameterError(
+                f"--n-jobs {args.n_jobs} is invalid. Expected a positive number of workers, "
+                "-1 for all cores or -2 for all but one; fix: e.g. --n-jobs -1."
+            ) from None
+    if args.backend is not None and args.backend not in available_backends():
+        raise ParameterError(
+            f"--backend {args.backend!r} is unknown. Expected one of {available_backends()}; "
+            "fix: e.g. --backend processes."
+        )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gridfold.config import load_config
+    from gridfold.executors import Executor
+    from gridfold.leaderboard import export, leaderboard, render
+    from gridfold.runner import PreparedStudy, run_config
+
+    _check_execution_options(args)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+        os.environ["PYTHONWARNINGS"] = "ignore"  # inherited by worker processes
+    err = Console(stderr=True)
+    cfg = load_config(args.study)
+
+    def announce(prepared: PreparedStudy, executor: Executor) -> None:
+        if args.quiet:
+            return
+        study = prepared.study
+        n_models = len(study.models)
+        err.print(
+            f"gridfold: {cfg.file}: {n_models} model{'s' * (n_models != 1)}, "
+            f"{prepared.n_candidates} candidates x {study.n_splits} splits = {study.n_tasks} "
+            f"fits on {prepared.dataset.description}, {executor.name} x {executor.n_workers}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    outcome = run_config(
+        cfg,
+        n_jobs=args.n_jobs,
+        backend=args.backend,
+        progress=not (args.no_progress or args.quiet),
+        console=err,
+        on_start=announce,
+    )
+    out = _stdout_console()
+    out.print(render(outcome, top=args.top))
+    if not args.quiet:
+        out.print(
+            f"{outcome.n_fits} fits ({sum(len(m.candidates) for m in outcome.models)} candidates "
+            f"x {outcome.n_splits} splits) on {outcome.dataset}: {outcome.wall_time:.1f} s "
+            f"with {outcome.backend} x {outcome.n_workers}"
+        )
+    _print_failures(out, outcome, args.tracebacks, args.quiet)
+    if args.output is not None:
+        path = export(outcome, args.output)
+        if not args.quiet:
+            best = leaderboard(outcome).iloc[0]
+            out.print(f"wrote {len(leaderboard(outcome))} rows to {path} (best: {best['model']})")
+    return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
+
+
+def _print_failures(out: Console, outcome: object, tracebacks: bool, quiet: bool) -> None:
+    from gridfold.runner import StudyOutcome
+
+    assert isinstance(outcome, StudyOutcome)
+    failed = [m for m in outcome.models if m.failures]
+    if not failed:
+        return
+    error_score = outcome.config.run.error_score
+    out.print(
+        f"\n{outcome.n_failed} of {outcome.n_fits} fits failed (score set to "
+        f"error_score={error_score}):",
+        markup=False,
+    )
+    for m in failed:
+        everything = " (all of them)" if m.n_failed == m.n_fits else ""
+        out.print(
+            f"  model {m.name!r}: {m.n_failed} of {m.n_fits} fits failed{everything}", markup=False
+        )
+        if quiet:
+            continue
+        for group in m.failures:
+            out.print(f"    {group.count} x {group.message}", markup=False)
+            if tracebacks:
+                out.print(
+                    "      " + group.traceback.strip().replace("\n", "\n      "), markup=False
+                )
+    if not quiet and not tracebacks:
+        out.print(
+            "  Show a traceback per error with --tracebacks; debug one fit with "
+            '[run] error_score = "raise" and --n-jobs 1.',
+            markup=False,
+        )
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gridfold`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _cmd_check(args)
+        return _cmd_run(args)
+    except KeyboardInterrupt:
+        print("gridfold: interrupted (Ctrl-C); no results were written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (GridfoldError, FileNotFoundError) as exc:
+        print(f"gridfold: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""Run a parsed study file: every model on the same splits, in one pool of workers.
+
+:func:`prepare` loads the data, draws the splits once and checks every model's
+candidates before any fit; :func:`run_config` runs the resulting
+:class:`~gridfold.tasks.Study` on an executor and gives each model the
+``cv_results_`` scikit-learn's ``GridSearchCV``/``RandomizedSearchCV`` would
+(same candidates, same splits, same scorers, same formatting code).
+
+A model whose fits all fail does not stop the others: its failures are
+grouped by error message and reported in :attr:`ModelOutcome.failures`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import check_scoring
+
+from gridfold import _sklearn
+from gridfold.config import Dataset, ModelConfig, StudyConfig
+from gridfold.engine import run_study
+from gridfold.exceptions import DataError, GridfoldError, ParameterError
+from gridfold.executors import Executor, get_executor
+from gridfold.progress import progress_callback
+from gridfold.tasks import Model, Study, StudyData, TaskResult, results_by_model
+from gridfold.validation import check_candidates, check_data, check_grid_not_empty
+
+__all__ = [
+    "FailureGroup",
+    "ModelOutcome",
+    "PreparedStudy",
+    "StudyOutcome",
+    "prepare",
+    "run_config",
+]
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failed fits of one model that raised the same error.
+
+    Attributes
+    ----------
+    message : str
+        The error, e.g. ``"ValueError: Unsupported set of arguments ..."``.
+    count : int
+        How many fits raised it.
+    traceback : str
+        The traceback of one of them.
+    """
+
+    message: str
+    count: int
+    traceback: str
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """One model's results.
+
+    Attributes
+    ----------
+    name : str
+    spec : str
+        The estimator as the study file gave it.
+    estimator : estimator
+        The unfitted base estimator.
+    candidates : tuple of dict
+    cv_results : dict
+        Exactly the ``cv_results_`` of scikit-learn's search for this model.
+    n_fits : int
+    failures : tuple of FailureGroup
+    """
+
+    name: str
+    spec: str
+    estimator: Any
+    candidates: tuple[dict[str, Any], ...]
+    cv_results: dict[str, Any]
+    n_fits: int
+    failures: tuple[FailureGroup, ...]
+
+    @property
+    def n_failed(self) -> int:
+        """Number of fits that raised."""
+        return sum(f.count for f in self.failures)
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A study ready to run: data loaded, splits drawn, candidates checked."""
+
+    config: StudyConfig
+    study: Study
+    dataset: Dataset
+    splitter: Any
+    specs: tuple[str, ...]
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates over all models."""
+        return sum(len(m.candidates) for m in self.study.models)
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What :func:`run_config` returns.
+
+    Attributes
+    ----------
+    config : StudyConfig
+    models : tuple of ModelOutcome
+    metrics : tuple of str
+        The metric keys of ``cv_results_`` (``("score",)`` for one scorer).
+    refit_metric : str
+        The metric that ranks the leaderboard.
+    metric_labels : dict
+        Display name of each metric key (the scorer's name where known).
+    n_splits : int
+    splitter : str
+    dataset : str
+    n_workers : int
+    backend : str
+    wall_time : float
+        Seconds from the first submitted fit to the last result.
+    """
+
+    config: StudyConfig
+    models: tuple[ModelOutcome, ...]
+    metrics: tuple[str, ...]
+    refit_metric: str
+    metric_labels: dict[str, str]
+    n_splits: int
+    splitter: str
+    dataset: str
+    n_workers: int
+    backend: str
+    wall_time: float
+
+    @property
+    def n_fits(self) -> int:
+        """Fits over all models."""
+        return sum(m.n_fits for m in self.models)
+
+    @property
+    def n_failed(self) -> int:
+        """Failed fits over all models."""
+        return sum(m.n_failed for m in self.models)
+
+
+def _located(cfg: StudyConfig, model: ModelConfig, exc: GridfoldError) -> GridfoldError:
+    """``exc`` with the file, line and model name in front.
+
+    The line is that of the first parameter the message names, else the model's.
+    """
+    text = str(exc)
+    line = next((n for name, n in model.param_lines.items() if f"'{name}'" in text), model.line)
+    where = f"{cfg.file}: line {line}: " if line else f"{cfg.file}: "
+    return type(exc)(f"{where}model {model.name!r}: {text}")
+
+
+def _model(cfg: StudyConfig, mc: ModelConfig, dataset: Dataset, raise_exc: bool) -> Model:
+    try:
+        check_data(dataset.X, dataset.y, mc.estimator, {})
+        candidates = mc.candidates()
+        check_grid_not_empty(list(mc.space) if mc.space else {}, candidates)
+        check_candidates(mc.estimator, candidates)
+    except (DataError, ParameterError) as exc:
+        raise _located(cfg, mc, exc) from None
+    except ValueError as exc:  # e.g. ParameterSampler on a bad space
+        raise _located(cfg, mc, ParameterError(str(exc))) from None
+    scorer = check_scoring(mc.estimator, _scoring_arg(cfg), raise_exc=raise_exc)
+    return Model(mc.name, clone(mc.estimator), tuple(candidates), scorer)
+
+
+def _scoring_arg(cfg: StudyConfig) -> str | list[str] | None:
+    scoring = cfg.run.scoring
+    return list(scoring) if isinstance(scoring, tuple) else scoring
+
+
+def prepare(cfg: StudyConfig) -> PreparedStudy:
+    """Load the data, draw the splits once, and check every model before any fit.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+
+    Returns
+    -------
+    PreparedStudy
+
+    Raises
+    ------
+    ConfigError, DataError, ParameterError
+        For data that cannot be loaded or does not fit a model, an empty
+        search space or an unknown parameter name.
+    """
+    dataset = cfg.data.load()
+    try:
+        X, y = check_data(dataset.X, dataset.y, cfg.models[0].estimator, {})
+    except DataError as exc:
+        raise _located(cfg, cfg.models[0], exc) from None
+    raise_exc = cfg.run.error_score == "raise"
+    models = tuple(_model(cfg, mc, dataset, raise_exc) for mc in cfg.models)
+    classifier = all(is_classifier(mc.estimator) for mc in cfg.models)
+    splitter = cfg.cv.make(y, classifier)
+    try:
+        splits = tuple(splitter.split(X, y, dataset.groups))
+    except ValueError as exc:
+        raise DataError(
+            f"{cfg.file}: [cv]: {type(splitter).__name__} cannot split this data: {exc}. "
+            'Fix: choose a splitter that fits the data (fewer splits, or groups = "COLUMN" '
+            "in [data] for Group* splitters)."
+        ) from None
+    study = Study(
+        models=models,
+        data=StudyData(X, y, splits),
+        return_train_score=cfg.run.return_train_score,
+        error_score=cfg.run.error_score,
+    )
+    return PreparedStudy(cfg, study, dataset, splitter, tuple(m.spec for m in cfg.models))
+
+
+def run_config(
+    cfg: StudyConfig,
+    *,
+    n_jobs: int | None = None,
+    backend: str | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    on_start: Callable[[PreparedStudy, Executor], None] | None = None,
+) -> StudyOutcome:
+    """Run every model of a study on the same splits and collect their results.
+
+    Parameters
+    ----------
+    cfg : StudyConfig
+        A parsed study file (:func:`gridfold.config.load_config`).
+    n_jobs : int, default=None
+        Workers; overrides ``[run] n_jobs``. ``-1`` all cores.
+    backend : {"sequential", "threads", "processes"}, default=None
+        Overrides ``[run] backend``.
+    progress : bool, default=True
+        Show a progress bar.
+    console : rich.console.Console, default=None
+        Where the bar goes (default: stderr).
+    on_start : callable, default=None
+        Called with the prepared study and the executor once every check
+        passed, just before the first fit.
+
+    Returns
+    -------
+    StudyOutcome
+    """
+    n_jobs = n_jobs if n_jobs is not None else cfg.run.n_jobs
+    executor = get_executor(backend or cfg.run.backend, n_jobs)  # bad n_jobs fails first
+    with executor:
+        prepared = prepare(cfg)
+        study = prepared.study
+        if on_start is not None:
+            on_start(prepared, executor)
+        metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None
+        start = time.perf_counter()
+        with progress_callback(study, enabled=progress, console=console, metric=metric) as cb:
+            results = run_study(study, executor, on_result=cb)
+        wall = time.perf_counter() - start
+    per_model = results_by_model(study, results)
+    outcomes = tuple(
+        _outcome(cfg, study, i, rows, prepared.specs[i]) for i, rows in enumerate(per_model)
+    )
+    labels = {k: k for k in cfg.run.metrics}
+    if isinstance(cfg.run.scoring, str):
+        labels = {"score": cfg.run.scoring}
+    return StudyOutcome(
+        config=cfg,
+        models=outcomes,
+        metrics=cfg.run.metrics,
+        refit_metric=cfg.run.refit_metric,
+        metric_labels=labels,
+        n_splits=study.n_splits,
+        splitter=repr(prepared.splitter),
+        dataset=prepared.dataset.description,
+        n_workers=executor.n_workers,
+        backend=getattr(executor, "name", type(executor).__name__),
+        wall_time=wall,
+    )
+
+
+def _outcome(
+    cfg: StudyConfig, study: Study, index: int, rows: list[TaskResult], spec: str
+) -> ModelOutcome:
+    model = study.models[index]
+    failures = _group_failures(rows)
+    if failures and sum(f.count for f in failures) == len(rows):
+        # scikit-learn raises when every fit failed; here the other models must
+        # still be reported, so this model's scores are formatted as they are
+        # (all error_score) and the failures are reported by the caller.
+        rows = [dataclasses.replace(r, fit_error=None) for r in rows]
+    with warnings.catch_warnings():
+        # Failed fits are reported in ModelOutcome.failures instead.
+        warnings.simplefilter("ignore", FitFailedWarning)
+        if failures:
+            warnings.filterwarnings(
+                "ignore", "One or more of the (test|train) scores are non-finite"
+            )
+        out = _sklearn.warn_or_raise_about_fit_failures(
+            rows,
+            cfg.run.error_score,
+            callable_scoring=False,
+            return_train_score=cfg.run.return_train_score,
+        )
+        cv_results = _sklearn.format_cv_results(
+            model.candidates, study.n_splits, out, cfg.run.return_train_score
+        )
+    return ModelOutcome(
+        name=model.name,
+        spec=spec,
+        estimator=model.estimator,
+        candidates=model.candidates,
+        cv_results=cv_results,
+        n_fits=len(rows),
+        failures=failures,
+    )
+
+
+def _group_failures(rows: Sequence[TaskResult]) -> tuple[FailureGroup, ...]:
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        if r.fit_error is not None:
+            groups.setdefault(_last_line(r.fit_error), []).append(r.fit_error)
+    return tuple(
+        FailureGroup(message, len(tbs), tbs[0])
+        for message, tbs in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    )
+
+
+def _last_line(traceback: str) -> str:
+    lines = [line for line in traceback.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else traceback
