@@ -28,7 +28,19 @@ _PUBLIC = {
     "ExecutorError": "gridfold.exceptions",
 }
 
-__all__ = [*_PUBLIC, "__version__"]
+__all__ = [
+    "GridSearchCV",
+    "RandomizedSearchCV",
+    "compare",
+    "CompareResult",
+    "available_backends",
+    "GridfoldError",
+    "ParameterError",
+    "DataError",
+    "ConfigError",
+    "ExecutorError",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from gridfold.comparison import CompareResult, compare

@@ -57,3 +57,11 @@ def test_import_has_no_side_effects() -> None:
         "assert not [n for n in new if n.startswith('gridfold')], new"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_every_public_name_resolves() -> None:
+    import gridfold
+
+    assert set(gridfold.__all__) - {"__version__"} == set(gridfold._PUBLIC)
+    for name in gridfold.__all__:
+        assert getattr(gridfold, name) is not None
