@@ -9,6 +9,7 @@ the behaviour these helpers are relied upon for.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,8 +19,10 @@ from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection._validation import (
     _fit_and_score,
     _insert_error_scores,
+    _score,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params
 
 from gridfold.tasks import Study, Task, TaskResult
@@ -29,6 +32,9 @@ __all__ = [
     "MultimetricScorer",
     "check_method_params",
     "fit_and_score",
+    "score_fitted",
+    "split_data",
+    "train_fit_params",
     "format_cv_results",
     "warn_or_raise_about_fit_failures",
 ]
@@ -114,3 +120,67 @@ def format_cv_results(
         estimator=None, param_grid={}, return_train_score=return_train_score
     )
     return formatter._format_results(list(candidates), n_splits, out, more_results)
+
+
+def split_data(estimator: Any, study: Study, split: int) -> tuple[Any, Any, Any, Any]:
+    """``X_train, y_train, X_test, y_test`` exactly as ``_fit_and_score`` slices them."""
+    train, test = study.data.splits[split]
+    X, y = study.data.X, study.data.y
+    X_train, y_train = _safe_split(estimator, X, y, train)
+    X_test, y_test = _safe_split(estimator, X, y, test, train)
+    return X_train, y_train, X_test, y_test
+
+
+def train_fit_params(study: Study, split: int) -> dict[str, Any]:
+    """The fit params of ``split``'s training part, as ``_fit_and_score`` passes them."""
+    train, _ = study.data.splits[split]
+    return dict(
+        _check_method_params(study.data.X, params=dict(study.data.fit_params), indices=train)
+    )
+
+
+def score_fitted(
+    study: Study,
+    task: Task,
+    estimator: Any,
+    train_xy: tuple[Any, Any],
+    test_xy: tuple[Any, Any],
+    fit_time: float,
+) -> TaskResult:
+    """Score an already fitted estimator as ``_fit_and_score`` scores a fresh fit.
+
+    Used by shared work: ``estimator`` is a view that predicts exactly as the
+    candidate's own fit would; ``train_xy``/``test_xy`` are the data it sees
+    (a pipeline's final step sees them transformed by the shared prefix).
+    """
+    model = study.models[task.model]
+    train, test = study.data.splits[task.split]
+    X = study.data.X
+    params = dict(study.data.score_params)
+    start = time.time()
+    test_scores = _score(
+        estimator,
+        *test_xy,
+        model.scorer,
+        _check_method_params(X, params=params, indices=test),
+        study.error_score,
+    )
+    score_time = time.time() - start
+    train_scores = None
+    if study.return_train_score:
+        train_scores = _score(
+            estimator,
+            *train_xy,
+            model.scorer,
+            _check_method_params(X, params=params, indices=train),
+            study.error_score,
+        )
+    return TaskResult(
+        task=task,
+        test_scores=test_scores,
+        train_scores=train_scores,
+        n_test_samples=len(test),
+        fit_time=fit_time,
+        score_time=score_time,
+        fit_error=None,
+    )

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from gridfold.executors.base import Executor
-from gridfold.tasks import Study, Task, TaskResult
+from gridfold.sharing.planner import plan_units
+from gridfold.tasks import Study, Task, TaskResult, Unit, unit_size
 
 __all__ = ["run_study", "Batcher"]
 
@@ -48,14 +49,20 @@ def run_study(
     *,
     tasks: Sequence[Task] | None = None,
     on_result: OnResult | None = None,
+    share: bool = True,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (default: all of the study's) on ``executor``.
 
-    Results are handed to ``on_result`` as they arrive and returned in
-    arrival order. The first exception a task raises (only with
+    With ``share`` (default), candidates whose fits share work are grouped
+    (see :mod:`gridfold.sharing`); each still yields its own result, equal to
+    its own fit's. Results are handed to ``on_result`` as they arrive and
+    returned in arrival order. The first exception a task raises (only with
     ``error_score='raise'``) cancels what has not started and propagates.
     """
-    todo = deque(study.tasks() if tasks is None else tasks)
+    units: list[Unit] = (
+        plan_units(study, executor.n_workers, share) if tasks is None else list(tasks)
+    )
+    todo = deque(units)
     handle = executor.share(study)
     try:
         return _drive(executor, handle, todo, on_result)
@@ -64,7 +71,7 @@ def run_study(
 
 
 def _drive(
-    executor: Executor, handle: object, todo: deque[Task], on_result: OnResult | None
+    executor: Executor, handle: object, todo: deque[Unit], on_result: OnResult | None
 ) -> list[TaskResult]:
     batcher = Batcher(executor.n_workers)
     max_in_flight = executor.n_workers * executor.in_flight_per_worker
@@ -73,7 +80,7 @@ def _drive(
     try:
         while todo or pending:
             while todo and len(pending) < max_in_flight:
-                batch = [todo.popleft() for _ in range(min(batcher.size(len(todo)), len(todo)))]
+                batch = _take(todo, batcher.size(len(todo)))
                 pending[executor.submit(handle, batch)] = len(batch)  # type: ignore[arg-type]
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -88,3 +95,13 @@ def _drive(
         for future in pending:
             future.cancel()
     return results
+
+
+def _take(todo: deque[Unit], n_tasks: int) -> list[Unit]:
+    """Pop units from ``todo`` until they hold ``n_tasks`` tasks (at least one unit)."""
+    batch = [todo.popleft()]
+    size = unit_size(batch[0])
+    while todo and size + unit_size(todo[0]) <= n_tasks:
+        size += unit_size(todo[0])
+        batch.append(todo.popleft())
+    return batch

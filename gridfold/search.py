@@ -35,6 +35,7 @@ __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 _EXTRA_CONSTRAINTS: dict[str, Any] = {
     "backend": [str, None],
     "progress": ["boolean"],
+    "share": ["boolean"],
     # Checked by get_executor, which raises ParameterError with a fix, as compare() does.
     "n_jobs": "no_validation",
 }
@@ -54,6 +55,7 @@ class _EngineSearchMixin:
     return_train_score: bool
     backend: str | None
     progress: bool
+    share: bool
 
     def _candidates(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -120,7 +122,7 @@ class _EngineSearchMixin:
         # before any fit.
         executor = get_executor(self.backend, self.n_jobs)
         with executor, progress_callback(study, enabled=self.progress) as on_result:
-            results = run_study(study, executor, on_result=on_result)
+            results = run_study(study, executor, on_result=on_result, share=self.share)
         out = _sklearn.warn_or_raise_about_fit_failures(
             results_by_model(study, results)[0],
             self.error_score,
@@ -183,6 +185,11 @@ _SEARCH_PARAMS_DOC = """
         :func:`gridfold.available_backends`.
     progress : bool, default=False
         Show a progress bar (done/total, elapsed, ETA, best score so far).
+    share : bool, default=True
+        Let one fit answer several candidates where that is exact (a path
+        family such as ``n_neighbors`` or ``n_estimators``; shared pipeline
+        prefixes), see :mod:`gridfold.sharing`. False fits every candidate on
+        its own, as scikit-learn does. Either way the scores are identical.
 
     ``pre_dispatch`` is accepted for compatibility and ignored: gridfold keeps
     two batches per worker in flight and sizes batches from measured fit times.
@@ -213,6 +220,7 @@ class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
         return_train_score: bool = False,
         backend: str | None = None,
         progress: bool = False,
+        share: bool = True,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -228,6 +236,7 @@ class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
         )
         self.backend = backend
         self.progress = progress
+        self.share = share
 
     def _space(self) -> Any:
         return self.param_grid
@@ -266,6 +275,7 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
         return_train_score: bool = False,
         backend: str | None = None,
         progress: bool = False,
+        share: bool = True,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -283,6 +293,7 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
         )
         self.backend = backend
         self.progress = progress
+        self.share = share
 
     def _space(self) -> Any:
         return self.param_distributions

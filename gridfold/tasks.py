@@ -87,6 +87,34 @@ class Task:
 
 
 @dataclass(frozen=True)
+class SharedTask:
+    """Candidates of one model on one split whose fits share work.
+
+    ``kind`` names what is shared: a path family (one fit answers every
+    candidate) or ``"pipeline"`` (common pipeline prefixes fitted once). See
+    :mod:`gridfold.sharing`. It yields one :class:`TaskResult` per candidate,
+    equal to what the candidate's own :class:`Task` would have yielded.
+    """
+
+    model: int
+    candidates: tuple[int, ...]
+    split: int
+    kind: str
+
+    def tasks(self) -> tuple[Task, ...]:
+        return tuple(Task(self.model, c, self.split) for c in self.candidates)
+
+
+#: What an executor runs: one fit, or several that share work.
+Unit = Task | SharedTask
+
+
+def unit_size(unit: Unit) -> int:
+    """Number of results ``unit`` yields."""
+    return len(unit.candidates) if isinstance(unit, SharedTask) else 1
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """The outcome of one :class:`Task`.
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from threadpoolctl import threadpool_limits
 
-from gridfold._sklearn import fit_and_score
 from gridfold.data import StudyHandle
-from gridfold.tasks import Task, TaskResult
+from gridfold.sharing.evaluate import evaluate_unit
+from gridfold.tasks import TaskResult, Unit
 
 __all__ = [
     "run_batch",
@@ -48,16 +48,16 @@ def in_worker() -> bool:
     return os.environ.get(_WORKER_FLAG) == "1" or getattr(_thread_state, "busy", False)
 
 
-def run_batch(handle: StudyHandle, tasks: Sequence[Task]) -> list[TaskResult]:
-    """Evaluate ``tasks`` of the study behind ``handle``, in order."""
+def run_batch(handle: StudyHandle, units: Sequence[Unit]) -> list[TaskResult]:
+    """Evaluate ``units`` of the study behind ``handle``, in order."""
     study = handle.load()
-    return [fit_and_score(study, task) for task in tasks]
+    return [result for unit in units for result in evaluate_unit(study, unit)]
 
 
-def run_batch_in_thread(handle: StudyHandle, tasks: Sequence[Task]) -> list[TaskResult]:
+def run_batch_in_thread(handle: StudyHandle, units: Sequence[Unit]) -> list[TaskResult]:
     """:func:`run_batch` for a pool thread, marked so nested searches stay sequential."""
     _thread_state.busy = True
     try:
-        return run_batch(handle, tasks)
+        return run_batch(handle, units)
     finally:
         _thread_state.busy = False

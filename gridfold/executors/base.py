@@ -12,7 +12,7 @@ import joblib
 
 from gridfold.data import StudyHandle
 from gridfold.exceptions import ParameterError
-from gridfold.tasks import Study, Task, TaskResult
+from gridfold.tasks import Study, TaskResult, Unit
 
 __all__ = [
     "Executor",
@@ -59,8 +59,8 @@ class Executor(ABC):
         """Free what :meth:`share` allocated for ``handle``."""
 
     @abstractmethod
-    def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
-        """Start evaluating ``tasks``; return a future of their results."""
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+        """Start evaluating ``units``; return a future of all their results."""
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop the workers this executor owns, if any."""

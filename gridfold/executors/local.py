@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
 from gridfold.executors.base import Executor
-from gridfold.tasks import Study, Task, TaskResult
+from gridfold.tasks import Study, TaskResult, Unit
 from gridfold.worker import THREAD_ENV_VARS, init_process_worker, run_batch, run_batch_in_thread
 
 __all__ = ["SequentialExecutor", "ThreadExecutor", "ProcessExecutor", "inner_threads"]
@@ -39,10 +39,10 @@ class SequentialExecutor(Executor):
     def share(self, study: Study) -> StudyHandle:
         return InMemoryHandle(study)
 
-    def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
         future: Future[list[TaskResult]] = Future()
         try:
-            future.set_result(run_batch(handle, tasks))
+            future.set_result(run_batch(handle, units))
         except Exception as exc:  # noqa: BLE001 - handed to the caller by the future
             future.set_exception(exc)
         return future
@@ -73,8 +73,8 @@ class ThreadExecutor(Executor):
     def share(self, study: Study) -> StudyHandle:
         return InMemoryHandle(study)
 
-    def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
-        return self._pool.submit(run_batch_in_thread, handle, tuple(tasks))
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+        return self._pool.submit(run_batch_in_thread, handle, tuple(units))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -118,8 +118,8 @@ class ProcessExecutor(Executor):
         if isinstance(handle, FileHandle) and handle.path in self._cleanups:
             self._cleanups.pop(handle.path)()
 
-    def submit(self, handle: StudyHandle, tasks: Sequence[Task]) -> Future[list[TaskResult]]:
-        future: Future[list[TaskResult]] = self._pool.submit(run_batch, handle, tuple(tasks))
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+        future: Future[list[TaskResult]] = self._pool.submit(run_batch, handle, tuple(units))
         return future
 
     def shutdown(self) -> None:

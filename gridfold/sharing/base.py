@@ -1,0 +1,114 @@
+"""The two contracts of shared work, and their registry.
+
+A :class:`PathFamily` answers several candidates of one estimator that differ
+only in one parameter (``n_neighbors``, ``alpha``, ``n_estimators``...) with one
+fit per split. A :class:`TransformerPath` does the same for a transformer step
+inside a pipeline (``PCA.n_components``, ``SelectKBest.k``).
+
+Both promise *exactness*: every view they return predicts (or transforms)
+bit for bit as a separately fitted estimator with that parameter value would.
+``applies`` must return False whenever that cannot be guaranteed; gridfold
+then fits the candidates one by one. A new family is one small module that
+subclasses one of these and calls :func:`register` (see ``forest.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = ["PathFamily", "TransformerPath", "register", "families", "family"]
+
+
+class PathFamily(ABC):
+    """Candidates differing only in ``param`` answered by one fit.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, also shown in plans.
+    param : str
+        The path parameter, as ``estimator.get_params()`` names it.
+    estimator_types : tuple of type
+        Classes the family may apply to (exact class match, not subclasses:
+        a subclass may change the behaviour the family relies on).
+    """
+
+    name: ClassVar[str]
+    param: ClassVar[str]
+    estimator_types: ClassVar[tuple[type, ...]]
+
+    def matches(self, estimator: Any) -> bool:
+        """Cheap pre-check: is ``estimator`` of one of the family's classes?"""
+        return type(estimator) in self.estimator_types
+
+    @abstractmethod
+    def partition(self, estimator: Any, values: Sequence[Any], n_train: int) -> list[list[int]]:
+        """Split ``values`` into groups one fit answers exactly.
+
+        ``estimator`` carries every parameter of the candidates but ``param``.
+        Returns lists of indices into ``values``; an index left out of every
+        group, or alone in one, is fitted on its own. Return ``[]`` when the
+        path is not exact for these settings (say, no integer random_state).
+        """
+
+    @abstractmethod
+    def fit_views(
+        self, estimator: Any, values: Sequence[Any], X: Any, y: Any, fit_params: dict[str, Any]
+    ) -> list[Any]:
+        """Fit once on ``X, y``; return one fitted estimator per value.
+
+        Each must behave, for every method a scorer may call, exactly as
+        ``clone(estimator).set_params(**{param: value}).fit(X, y, **fit_params)``.
+        """
+
+
+class TransformerPath(ABC):
+    """A pipeline step whose candidates differ only in ``param``, fitted once."""
+
+    name: ClassVar[str]
+    param: ClassVar[str]
+    estimator_types: ClassVar[tuple[type, ...]]
+
+    def matches(self, estimator: Any) -> bool:
+        return type(estimator) in self.estimator_types
+
+    @abstractmethod
+    def partition(self, estimator: Any, values: Sequence[Any], n_train: int) -> list[list[int]]:
+        """As :meth:`PathFamily.partition`."""
+
+    @abstractmethod
+    def fit_transform_views(
+        self, estimator: Any, values: Sequence[Any], X: Any, y: Any, fit_params: dict[str, Any]
+    ) -> list[tuple[Any, Any]]:
+        """Fit once; per value, the fitted transformer and its ``fit_transform(X)`` output.
+
+        Both must equal, bit for bit, what a separate
+        ``clone(estimator).set_params(**{param: value}).fit_transform(X, y)`` gives.
+        """
+
+
+_FAMILIES: dict[str, PathFamily | TransformerPath] = {}
+
+
+def register(family: PathFamily | TransformerPath) -> PathFamily | TransformerPath:
+    """Add ``family`` to the registry; later registrations replace earlier ones."""
+    _FAMILIES[family.name] = family
+    return family
+
+
+def families() -> list[PathFamily | TransformerPath]:
+    """Every registered family."""
+    _load_builtin()
+    return list(_FAMILIES.values())
+
+
+def family(name: str) -> PathFamily | TransformerPath:
+    _load_builtin()
+    return _FAMILIES[name]
+
+
+def _load_builtin() -> None:
+    # Imported on first use so that importing gridfold stays cheap.
+    from gridfold.sharing import builtin  # noqa: F401

@@ -1,0 +1,299 @@
+"""Evaluate shared-work units: one result per candidate, as its own fit would give.
+
+Time attribution, as reported in ``cv_results_``: work shared by several
+candidates (a path fit, a pipeline prefix fit and its transforms) is divided
+equally among them and added to each one's ``fit_time``; a candidate's own
+final-step fit is its own. ``score_time`` is always the candidate's own.
+So ``sum(fit_time)`` over a unit's candidates is the time the unit took to fit.
+
+Safety: if shared work raises, the candidates it would have answered are
+fitted one by one, so failures are recorded exactly as scikit-learn records
+them (and ``error_score='raise'`` raises the same exception).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import joblib
+from sklearn.base import clone
+
+from gridfold import _sklearn
+from gridfold.sharing.base import PathFamily, TransformerPath, families, family
+from gridfold.sharing.planner import path_groups
+from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit
+
+__all__ = ["evaluate_unit"]
+
+
+def evaluate_unit(study: Study, unit: Unit) -> list[TaskResult]:
+    """Results of every task in ``unit``."""
+    if isinstance(unit, Task):
+        return [_sklearn.fit_and_score(study, unit)]
+    if unit.kind == "pipeline":
+        return _PipelineEvaluator(study, unit).run()
+    fam = family(unit.kind)
+    assert isinstance(fam, PathFamily)
+    return _evaluate_path(study, unit, fam)
+
+
+def _plain(study: Study, tasks: Sequence[Task]) -> list[TaskResult]:
+    return [_sklearn.fit_and_score(study, t) for t in tasks]
+
+
+def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[TaskResult]:
+    model = study.models[unit.model]
+    candidates = [model.candidates[c] for c in unit.candidates]
+    rest = {k: v for k, v in candidates[0].items() if k != fam.param}
+    estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
+    X_train, y_train, X_test, y_test = _sklearn.split_data(estimator, study, unit.split)
+    start = time.time()
+    try:
+        views = fam.fit_views(
+            estimator,
+            [c[fam.param] for c in candidates],
+            X_train,
+            y_train,
+            _sklearn.train_fit_params(study, unit.split),
+        )
+    except Exception:  # noqa: BLE001 - each candidate's own fit records its error
+        return _plain(study, unit.tasks())
+    shared = (time.time() - start) / len(views)
+    return [
+        _sklearn.score_fitted(study, task, view, (X_train, y_train), (X_test, y_test), shared)
+        for task, view in zip(unit.tasks(), views, strict=True)
+    ]
+
+
+class _PipelineEvaluator:
+    """Walks a pipeline's steps as a trie: each distinct prefix is fitted once.
+
+    At every transformer step the candidates are grouped by that step's
+    settings; each group fits the step once (a :class:`TransformerPath` fits
+    a whole group of ``n_components`` values once) and transforms the train
+    and test parts once, then recurses. At the final step, candidates that a
+    :class:`PathFamily` can answer share one fit; the others fit alone. The
+    final step is scored on the transformed test part, which is what the
+    pipeline's own ``predict``/``score`` would feed it.
+    """
+
+    def __init__(self, study: Study, unit: SharedTask) -> None:
+        self.study = study
+        self.unit = unit
+        self.model = study.models[unit.model]
+        self.pipeline = self.model.estimator
+        self.names = [name for name, _ in self.pipeline.steps]
+
+    def run(self) -> list[TaskResult]:
+        by_step: list[tuple[Task, list[dict[str, Any]]]] = []
+        fallback: list[Task] = []
+        for task in self.unit.tasks():
+            settings = self._per_step(self.model.candidates[task.candidate])
+            if settings is None:
+                fallback.append(task)
+            else:
+                by_step.append((task, settings))
+        X_train, y_train, X_test, y_test = _sklearn.split_data(
+            self.pipeline, self.study, self.unit.split
+        )
+        self.y_train, self.y_test = y_train, y_test
+        results = _plain(self.study, fallback)
+        X_score = X_train if self.study.return_train_score else None
+        results += self._step(0, by_step, X_train, X_score, X_test, 0.0)
+        return results
+
+    def _per_step(self, candidate: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """``candidate`` as one dict per step (``"__step__"`` replaces the step), or None."""
+        steps: list[dict[str, Any]] = [{} for _ in self.names]
+        for key, value in candidate.items():
+            name, _, param = key.partition("__")
+            if name not in self.names:
+                return None  # a parameter of the Pipeline itself (memory, verbose...)
+            steps[self.names.index(name)][param or "__step__"] = value
+        return steps
+
+    def _make_step(self, depth: int, settings: dict[str, Any]) -> Any:
+        step = settings.get("__step__", self.pipeline.steps[depth][1])
+        if step is None or step == "passthrough":
+            return "passthrough"
+        params = {k: v for k, v in settings.items() if k != "__step__"}
+        return clone(step).set_params(**clone(params, safe=False))
+
+    def _step(
+        self,
+        depth: int,
+        group: list[tuple[Task, list[dict[str, Any]]]],
+        X_fit: Any,
+        X_score: Any,
+        X_test: Any,
+        shared_time: float,
+    ) -> list[TaskResult]:
+        if depth == len(self.names) - 1:
+            return self._final(group, X_fit, X_score, X_test, shared_time)
+        results: list[TaskResult] = []
+        for members, outputs in self._fit_transformers(depth, group, X_fit):
+            tasks = [t for t, _ in members]
+            if outputs is None:
+                results += _plain(self.study, tasks)
+                continue
+            step, Xt_fit, seconds = outputs
+            start = time.time()
+            if isinstance(step, str):
+                Xt_score, Xt_test = X_score, X_test
+            else:
+                Xt_test = step.transform(X_test)
+                Xt_score = None if X_score is None else step.transform(X_score)
+            seconds += time.time() - start
+            each = shared_time + seconds / len(members)
+            results += self._step(depth + 1, members, Xt_fit, Xt_score, Xt_test, each)
+        return results
+
+    def _fit_transformers(
+        self, depth: int, group: list[tuple[Task, list[dict[str, Any]]]], X_fit: Any
+    ) -> list[tuple[list[tuple[Task, list[dict[str, Any]]]], tuple[Any, Any, float] | None]]:
+        """Per distinct setting of step ``depth``: members and (step, fit_transform output, s)."""
+        by_setting: dict[str, list[tuple[Task, list[dict[str, Any]]]]] = {}
+        for member in group:
+            by_setting.setdefault(str(joblib.hash(member[1][depth])), []).append(member)
+        settings = [members[0][1][depth] for members in by_setting.values()]
+        out = []
+        done: set[int] = set()
+        for path, indices in self._transformer_paths(depth, settings):
+            members_list = [list(by_setting.values())[i] for i in indices]
+            fitted = self._fit_transformer_path(path, depth, [settings[i] for i in indices], X_fit)
+            for j, members in enumerate(members_list):
+                out.append((members, None if fitted is None else fitted[j]))
+            done.update(indices)
+        for i, members in enumerate(by_setting.values()):
+            if i not in done:
+                out.append((members, self._fit_transformer(depth, settings[i], X_fit)))
+        return out
+
+    def _transformer_paths(
+        self, depth: int, settings: list[dict[str, Any]]
+    ) -> list[tuple[TransformerPath, list[int]]]:
+        if any("__step__" in s for s in settings):
+            return []
+        step = self.pipeline.steps[depth][1]
+        found: list[tuple[TransformerPath, list[int]]] = []
+        taken: set[int] = set()
+        n_train = len(self.study.data.splits[self.unit.split][0])
+        for fam in families():
+            if not isinstance(fam, TransformerPath) or not fam.matches(step):
+                continue
+            free = [i for i in range(len(settings)) if i not in taken]
+            for g in path_groups(fam, step, settings, free, n_train):
+                found.append((fam, g))
+                taken.update(g)
+        return found
+
+    def _fit_transformer(
+        self, depth: int, settings: dict[str, Any], X_fit: Any
+    ) -> tuple[Any, Any, float] | None:
+        start = time.time()
+        try:
+            step = self._make_step(depth, settings)
+            if isinstance(step, str):
+                return step, X_fit, 0.0
+            Xt = step.fit_transform(X_fit, self.y_train)
+        except Exception:  # noqa: BLE001 - plain fits record the error exactly
+            return None
+        return step, Xt, time.time() - start
+
+    def _fit_transformer_path(
+        self, fam: TransformerPath, depth: int, settings: list[dict[str, Any]], X_fit: Any
+    ) -> list[tuple[Any, Any, float]] | None:
+        rest = {k: v for k, v in settings[0].items() if k != fam.param}
+        start = time.time()
+        try:
+            step = self._make_step(depth, rest)
+            views = fam.fit_transform_views(
+                step, [s[fam.param] for s in settings], X_fit, self.y_train, {}
+            )
+        except Exception:  # noqa: BLE001 - plain fits record the error exactly
+            return None
+        seconds = (time.time() - start) / len(views)
+        return [(view, Xt, seconds) for view, Xt in views]
+
+    def _final(
+        self,
+        group: list[tuple[Task, list[dict[str, Any]]]],
+        X_fit: Any,
+        X_score: Any,
+        X_test: Any,
+        shared_time: float,
+    ) -> list[TaskResult]:
+        depth = len(self.names) - 1
+        finals = [settings[depth] for _, settings in group]
+        results: list[TaskResult] = []
+        paired: set[int] = set()
+        if not any("__step__" in s for s in finals):
+            step = self.pipeline.steps[depth][1]
+            n_train = len(self.study.data.splits[self.unit.split][0])
+            for fam in families():
+                if not isinstance(fam, PathFamily) or not fam.matches(step):
+                    continue
+                free = [i for i in range(len(finals)) if i not in paired]
+                for g in path_groups(fam, step, finals, free, n_train):
+                    results += self._final_path(
+                        fam, [group[i] for i in g], X_fit, X_score, X_test, shared_time
+                    )
+                    paired.update(g)
+        for i, (task, settings) in enumerate(group):
+            if i not in paired:
+                results += self._final_one(
+                    task, settings[depth], X_fit, X_score, X_test, shared_time
+                )
+        return results
+
+    def _final_one(
+        self,
+        task: Task,
+        settings: dict[str, Any],
+        X_fit: Any,
+        X_score: Any,
+        X_test: Any,
+        shared: float,
+    ) -> list[TaskResult]:
+        start = time.time()
+        try:
+            final = self._make_step(len(self.names) - 1, settings)
+            if isinstance(final, str):
+                return _plain(self.study, [task])
+            final.fit(X_fit, self.y_train)
+        except Exception:  # noqa: BLE001 - the plain fit records the error exactly
+            return _plain(self.study, [task])
+        fit_time = shared + time.time() - start
+        return [
+            _sklearn.score_fitted(
+                self.study, task, final, (X_score, self.y_train), (X_test, self.y_test), fit_time
+            )
+        ]
+
+    def _final_path(
+        self,
+        fam: PathFamily,
+        members: list[tuple[Task, list[dict[str, Any]]]],
+        X_fit: Any,
+        X_score: Any,
+        X_test: Any,
+        shared: float,
+    ) -> list[TaskResult]:
+        depth = len(self.names) - 1
+        finals = [settings[depth] for _, settings in members]
+        rest = {k: v for k, v in finals[0].items() if k != fam.param}
+        start = time.time()
+        try:
+            final = self._make_step(depth, rest)
+            views = fam.fit_views(final, [f[fam.param] for f in finals], X_fit, self.y_train, {})
+        except Exception:  # noqa: BLE001 - plain fits record the error exactly
+            return _plain(self.study, [t for t, _ in members])
+        each = shared + (time.time() - start) / len(views)
+        return [
+            _sklearn.score_fitted(
+                self.study, task, view, (X_score, self.y_train), (X_test, self.y_test), each
+            )
+            for (task, _), view in zip(members, views, strict=True)
+        ]

@@ -1,0 +1,107 @@
+"""Group a study's candidates into shared-work units without starving workers.
+
+Grouping, per model and split:
+
+- a plain estimator whose class a :class:`~gridfold.sharing.base.PathFamily`
+  matches: candidates equal in every parameter but the family's path
+  parameter form one group, which the family may partition further (kNN by
+  resolved algorithm, say); groups of one stay plain tasks;
+- a :class:`~sklearn.pipeline.Pipeline` with two or more candidates: one
+  ``"pipeline"`` unit, evaluated as a trie of step parameters so each
+  distinct prefix is fitted once (and its transforms computed once).
+
+Parallelism: while there are fewer units than workers, the largest shared
+unit is cut in two (a coarser plan would leave workers idle on a wide cluster).
+Shared units, the longest, go first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import joblib
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from gridfold.sharing.base import PathFamily, families
+from gridfold.tasks import Model, SharedTask, Study, Task, Unit
+
+__all__ = ["plan_units", "path_groups", "other_params_key"]
+
+
+def plan_units(study: Study, n_workers: int, share: bool = True) -> list[Unit]:
+    """The units to run for ``study``: all of its tasks, some grouped."""
+    if not share:
+        return list(study.tasks())
+    shared: list[SharedTask] = []
+    plain: list[Task] = []
+    for m, model in enumerate(study.models):
+        for s, (train, _) in enumerate(study.data.splits):
+            groups = _model_groups(model, len(train), bool(study.data.fit_params))
+            grouped = {c for _, cands in groups for c in cands}
+            shared.extend(SharedTask(m, cands, s, kind) for kind, cands in groups)
+            plain.extend(Task(m, c, s) for c in range(len(model.candidates)) if c not in grouped)
+    return [*_widen(shared, n_workers, len(plain)), *plain]
+
+
+def _model_groups(
+    model: Model, n_train: int, has_fit_params: bool
+) -> list[tuple[str, tuple[int, ...]]]:
+    estimator = model.estimator
+    if type(estimator) is Pipeline:
+        # Routing fit params through a split pipeline is not worth the risk: fit plainly.
+        if has_fit_params or len(model.candidates) < 2 or len(estimator.steps) < 2:
+            return []
+        return [("pipeline", tuple(range(len(model.candidates))))]
+    return [
+        (fam.name, tuple(group))
+        for fam in families()
+        if isinstance(fam, PathFamily) and fam.matches(estimator)
+        for group in path_groups(
+            fam, estimator, model.candidates, range(len(model.candidates)), n_train
+        )
+    ]
+
+
+def other_params_key(candidate: dict[str, Any], param: str) -> str:
+    """A content hash of every parameter of ``candidate`` but ``param``."""
+    return str(joblib.hash({k: v for k, v in candidate.items() if k != param}))
+
+
+def path_groups(
+    fam: Any,
+    estimator: Any,
+    candidates: Sequence[dict[str, Any]],
+    indices: Sequence[int],
+    n_train: int,
+) -> list[list[int]]:
+    """Groups (of two or more candidate indices) that one ``fam`` fit answers."""
+    by_rest: dict[str, list[int]] = {}
+    for i in indices:
+        if fam.param in candidates[i]:
+            by_rest.setdefault(other_params_key(candidates[i], fam.param), []).append(i)
+    groups: list[list[int]] = []
+    for members in by_rest.values():
+        if len(members) < 2:
+            continue
+        rest = {k: v for k, v in candidates[members[0]].items() if k != fam.param}
+        base = clone(estimator).set_params(**clone(rest, safe=False))
+        if not fam.matches(base):  # a candidate may swap the estimator's class
+            continue
+        values = [candidates[i][fam.param] for i in members]
+        for part in fam.partition(base, values, n_train):
+            if len(part) >= 2:
+                groups.append([members[j] for j in part])
+    return groups
+
+
+def _widen(shared: list[SharedTask], n_workers: int, n_plain: int) -> list[SharedTask]:
+    units = sorted(shared, key=lambda u: -len(u.candidates))
+    while units and len(units) + n_plain < n_workers and len(units[0].candidates) > 1:
+        big = units.pop(0)
+        half = len(big.candidates) // 2
+        for part in (big.candidates[:half], big.candidates[half:]):
+            units.append(SharedTask(big.model, part, big.split, big.kind))
+        units.sort(key=lambda u: -len(u.candidates))
+    return units
