@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     run.add_argument(
+        "--no-share",
+        action="store_true",
+        help="fit every candidate on its own, as scikit-learn does, instead of letting one fit "
+        "answer several candidates where that is exact (paths such as n_neighbors or "
+        "n_estimators, shared pipeline prefixes); the scores are identical either way",
+    )
+    run.add_argument(
         "--tracebacks",
         action="store_true",
         help="for failed fits, also print one full traceback per distinct error",
@@ -269,6 +276,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         n_jobs=args.n_jobs,
         backend=args.backend,
         progress=not (args.no_progress or args.quiet),
+        share=not args.no_share,
         console=err,
         on_start=announce,
     )

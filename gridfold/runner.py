@@ -235,6 +235,7 @@ def run_config(
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
+    share: bool = True,
     console: Console | None = None,
     on_start: Callable[[PreparedStudy, Executor], None] | None = None,
 ) -> StudyOutcome:
@@ -250,6 +251,9 @@ def run_config(
         Overrides ``[run] backend``.
     progress : bool, default=True
         Show a progress bar.
+    share : bool, default=True
+        Let one fit answer several candidates where that is exact
+        (:mod:`gridfold.sharing`); False fits each candidate on its own.
     console : rich.console.Console, default=None
         Where the bar goes (default: stderr).
     on_start : callable, default=None
@@ -270,7 +274,7 @@ def run_config(
         metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None
         start = time.perf_counter()
         with progress_callback(study, enabled=progress, console=console, metric=metric) as cb:
-            results = run_study(study, executor, on_result=cb)
+            results = run_study(study, executor, on_result=cb, share=share)
         wall = time.perf_counter() - start
     per_model = results_by_model(study, results)
     outcomes = tuple(

@@ -60,15 +60,16 @@ def test_get_set_params_and_clone_include_new_params(name: str) -> None:
     assert search.estimator.C == 3.0
     defaults = SEARCHES[name](SVC(), {"C": [1]}).get_params()
     assert defaults["backend"] is None and defaults["progress"] is False
+    assert defaults["share"] is True
 
 
-def test_same_params_as_sklearn_plus_two() -> None:
+def test_same_params_as_sklearn_plus_ours() -> None:
     ours = set(gridfold.GridSearchCV(SVC(), {}).get_params(deep=False))
     theirs = set(skms.GridSearchCV(SVC(), {}).get_params(deep=False))
-    assert ours - theirs == {"backend", "progress"} and theirs <= ours
+    assert ours - theirs == {"backend", "progress", "share"} and theirs <= ours
     ours = set(gridfold.RandomizedSearchCV(SVC(), {}).get_params(deep=False))
     theirs = set(skms.RandomizedSearchCV(SVC(), {}).get_params(deep=False))
-    assert ours - theirs == {"backend", "progress"} and theirs <= ours
+    assert ours - theirs == {"backend", "progress", "share"} and theirs <= ours
 
 
 def test_is_a_sklearn_search() -> None:

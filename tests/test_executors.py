@@ -394,3 +394,21 @@ def test_nested_gridsearch_via_compare_stays_in_the_worker(backend: str, xy: tup
     assert (res.scores["test_in_worker"] == 1.0).all()
     assert (res.scores["test_inner_in_this_process"] == 1.0).all()
     assert res.scores["test_acc"].between(0, 1).all()
+
+
+def test_process_pool_coexists_with_joblib_pool() -> None:
+    """scikit-learn's n_jobs (joblib's loky pool) and gridfold's pool must not evict each other."""
+    import sklearn.model_selection as skms
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    import gridfold
+    from gridfold.executors import local
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"max_depth": [1, 2]}
+    gridfold.GridSearchCV(DecisionTreeClassifier(), grid, n_jobs=2, backend="processes").fit(X, y)
+    pool = local._pool
+    skms.GridSearchCV(DecisionTreeClassifier(), grid, n_jobs=2).fit(X, y)
+    gridfold.GridSearchCV(DecisionTreeClassifier(), grid, n_jobs=2, backend="processes").fit(X, y)
+    assert local._pool is pool

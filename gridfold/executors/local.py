@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from joblib import cpu_count
-from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky import ProcessPoolExecutor
 from threadpoolctl import threadpool_limits
 
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
@@ -87,8 +88,41 @@ def _limit_openmp_in_thread(inner: int) -> None:
     threadpool_limits(limits=inner, user_api="openmp")
 
 
+_pool_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_key: tuple[int, int, float] | None = None
+
+
+def _process_pool(n_workers: int, inner: int, idle_timeout: float) -> ProcessPoolExecutor:
+    """gridfold's own reusable loky pool, kept for the life of the process.
+
+    Not loky's global reusable executor: joblib (scikit-learn's ``n_jobs``)
+    claims that one slot with other arguments, so each would shut the other's
+    pool down, and joblib then fails on gridfold's pool. Idle workers exit
+    after ``idle_timeout``; loky starts new ones on the next submit.
+    """
+    global _pool, _pool_key
+    key = (n_workers, inner, idle_timeout)
+    with _pool_lock:
+        if _pool is not None and (
+            _pool_key != key or _pool._flags.broken or _pool._flags.shutdown
+        ):
+            _pool.shutdown(wait=True)
+            _pool = None
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=n_workers,
+                timeout=idle_timeout,
+                initializer=init_process_worker,
+                initargs=(inner,),
+                env={var: str(inner) for var in THREAD_ENV_VARS},
+            )
+            _pool_key = key
+        return _pool
+
+
 class ProcessExecutor(Executor):
-    """loky's reusable process pool: workers outlive one study, as in joblib.
+    """A reusable loky process pool: workers outlive one study, as in joblib.
 
     Each worker caps BLAS/OpenMP threads at ``cores // n_workers`` and
     memory-maps the study's arrays once (see :mod:`gridfold.data`).
@@ -99,14 +133,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, n_jobs: int | None = None, idle_timeout: float = 300.0) -> None:
         super().__init__(n_jobs)
-        inner = inner_threads(self.n_workers)
-        self._pool = get_reusable_executor(
-            max_workers=self.n_workers,
-            timeout=idle_timeout,
-            initializer=init_process_worker,
-            initargs=(inner,),
-            env={var: str(inner) for var in THREAD_ENV_VARS},
-        )
+        self._pool = _process_pool(self.n_workers, inner_threads(self.n_workers), idle_timeout)
         self._cleanups: dict[str, weakref.finalize] = {}
 
     def share(self, study: Study) -> StudyHandle:

@@ -59,6 +59,8 @@ def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[Task
             _sklearn.train_fit_params(study, unit.split),
         )
     except Exception:  # noqa: BLE001 - each candidate's own fit records its error
+        views = None
+    if views is None:  # outside the except: no chained traceback in fit_error
         return _plain(study, unit.tasks())
     shared = (time.time() - start) / len(views)
     return [
@@ -260,10 +262,11 @@ class _PipelineEvaluator:
         start = time.time()
         try:
             final = self._make_step(len(self.names) - 1, settings)
-            if isinstance(final, str):
-                return _plain(self.study, [task])
-            final.fit(X_fit, self.y_train)
+            if not isinstance(final, str):
+                final.fit(X_fit, self.y_train)
         except Exception:  # noqa: BLE001 - the plain fit records the error exactly
+            final = None
+        if final is None or isinstance(final, str):  # outside the except: no chained traceback
             return _plain(self.study, [task])
         fit_time = shared + time.time() - start
         return [
@@ -289,6 +292,8 @@ class _PipelineEvaluator:
             final = self._make_step(depth, rest)
             views = fam.fit_views(final, [f[fam.param] for f in finals], X_fit, self.y_train, {})
         except Exception:  # noqa: BLE001 - plain fits record the error exactly
+            views = None
+        if views is None:  # outside the except: no chained traceback in fit_error
             return _plain(self.study, [t for t, _ in members])
         each = shared + (time.time() - start) / len(views)
         return [

@@ -35,13 +35,14 @@ def plan_units(study: Study, n_workers: int, share: bool = True) -> list[Unit]:
     if not share:
         return list(study.tasks())
     shared: list[SharedTask] = []
-    plain: list[Task] = []
+    grouped: set[Task] = set()
     for m, model in enumerate(study.models):
         for s, (train, _) in enumerate(study.data.splits):
-            groups = _model_groups(model, len(train), bool(study.data.fit_params))
-            grouped = {c for _, cands in groups for c in cands}
-            shared.extend(SharedTask(m, cands, s, kind) for kind, cands in groups)
-            plain.extend(Task(m, c, s) for c in range(len(model.candidates)) if c not in grouped)
+            for kind, cands in _model_groups(model, len(train), bool(study.data.fit_params)):
+                unit = SharedTask(m, cands, s, kind)
+                shared.append(unit)
+                grouped.update(unit.tasks())
+    plain = [t for t in study.tasks() if t not in grouped]  # in the study's own order
     return [*_widen(shared, n_workers, len(plain)), *plain]
 
 
