@@ -2,33 +2,40 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py                  # full run, 5 repeats (~5-10 min on 2 cores)
-    python benchmarks/run.py --quick          # 3 repeats, smaller data (~2-3 min)
-    python benchmarks/run.py --only tiny_trees,knn --repeats 7
+    python benchmarks/run.py                          # every case, 3 repeats
+    python benchmarks/run.py --suite sharing          # only the "never fit twice" cases
+    python benchmarks/run.py --quick                  # smaller data, same grids, 2 repeats
+    python benchmarks/run.py --only knn_path,ridge_path --repeats 5
 
 For every benchmark, scikit-learn's ``GridSearchCV(n_jobs=-1)`` and
-``gridfold.GridSearchCV(n_jobs=-1)`` get the same estimator, grid, data and
-folds (an explicit ``StratifiedKFold`` with a fixed ``random_state``). Each
-side is warmed up once, then the repeats are interleaved in ABBA order
-(sk gf, gf sk, sk gf, ...) so that load from other users of
-the machine hits both sides alike and neither side always runs first. The table
-shows median wall times (of ``fit``, refit included, as a user sees it), the
-ratio sklearn/gridfold (> 1: gridfold is faster) and whether the results are
-identical: ``mean_test_score`` and ``rank_test_score`` exactly equal
-(``np.array_equal``) and the same ``best_params_``, checked on every repeat.
+``gridfold.GridSearchCV(n_jobs=-1)`` (default ``share=True``) get the same
+estimator, grid, data and folds (an explicit ``StratifiedKFold``, or ``KFold``
+for regression, with a fixed ``random_state``). Each side is warmed up once,
+then the repeats are interleaved (sk gf, gf sk, sk gf, ...) so that load from
+other users of the machine hits both sides alike and neither side always runs
+first. Some cases add a third side, gridfold with ``share=False`` (every
+candidate fitted on its own, as scikit-learn does), which separates what the
+engine gains from what shared work gains; ``--unshared`` adds it everywhere.
 
-The script exits with status 1 if any identity check fails; ratios are
-reported, never asserted (absolute seconds drift on shared machines; ratios
-of interleaved runs hold better). Results are also written to
+The table shows median wall times (of ``fit``, refit included, as a user sees
+it), the ratio sklearn/gridfold (> 1: gridfold is faster) against the case's
+target, the same ratio without the refit (``refit_time_`` subtracted on both
+sides: the refit is one ordinary fit that nothing can share, so it caps the
+ratio of cases whose fits are expensive) and whether the results are
+identical: ``mean_test_score`` and ``rank_test_score`` exactly equal
+(``np.array_equal``) and the same ``best_params_``, checked on every repeat and
+for every gridfold side.
+
+The script exits with status 1 if any identity check fails or a fit raises;
+ratios are reported, never asserted (absolute seconds drift on shared
+machines; ratios of interleaved runs hold better). Results are also written to
 ``benchmarks/results.json``.
 
-Both sides use loky, and loky has a single process-global "reusable executor"
-slot. joblib and gridfold both claim it with different arguments, so each
-would tear down the other's worker pool (and joblib then fails with
-``AttributeError: ... '_temp_folder_manager'`` when gridfold's pool is the one
-in the slot). To compare steady states, this harness keeps one pool per side
-and puts the right one into the slot before each fit (see :class:`PoolSlots`).
-Pass ``--shared-slot`` to run without that, as a plain script would.
+scikit-learn runs on joblib's loky pool (loky's process-global reusable
+executor); gridfold keeps a loky pool of its own
+(``gridfold.executors.local._process_pool``), so the two no longer shut each
+other's workers down. The harness checks that neither pool was restarted
+during a case's timed repeats and says so under the table if one was.
 """
 
 from __future__ import annotations
@@ -49,10 +56,12 @@ import numpy as np
 import sklearn
 from joblib import cpu_count
 from joblib.externals.loky import reusable_executor as _loky_slot
-from sklearn.datasets import load_iris, make_classification
+from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -62,24 +71,36 @@ from sklearn.tree import DecisionTreeClassifier
 import gridfold
 
 HERE = Path(__file__).resolve().parent
+SUITES = ("engine", "sharing")
+
+Data = tuple[np.ndarray, np.ndarray]
+Fitted = Any
 
 
 @dataclasses.dataclass
 class Case:
-    """One benchmark: an estimator, a grid, data and folds, plus a ratio target."""
+    """One benchmark: an estimator, a grid, data and folds, plus a ratio target.
+
+    ``data`` is called only when the case runs, so that selecting a few cases
+    does not build every data set.
+    """
 
     name: str
+    suite: str
     estimator: Any
     grid: dict[str, list[Any]]
-    X: np.ndarray
-    y: np.ndarray
+    data: Callable[[], Data]
     target: float
     note: str
     n_splits: int = 5
+    regression: bool = False  # KFold instead of StratifiedKFold
+    unshared: bool = False  # also time gridfold with share=False
     sequential_context: bool = False  # also time scikit-learn with n_jobs=1
 
     @property
-    def cv(self) -> StratifiedKFold:
+    def cv(self) -> KFold | StratifiedKFold:
+        if self.regression:
+            return KFold(n_splits=self.n_splits, shuffle=True, random_state=0)
         return StratifiedKFold(n_splits=self.n_splits, shuffle=True, random_state=0)
 
     @property
@@ -90,45 +111,72 @@ class Case:
         return n * self.n_splits
 
 
+def _classification(n_samples: int, n_features: int, **kwargs: Any) -> Callable[[], Data]:
+    def make() -> Data:
+        X, y = make_classification(n_samples=n_samples, n_features=n_features, **kwargs)
+        return X, y
+
+    return make
+
+
+def _regression(n_samples: int, n_features: int, **kwargs: Any) -> Callable[[], Data]:
+    def make() -> Data:
+        X, y = make_regression(n_samples=n_samples, n_features=n_features, **kwargs)
+        return X, y
+
+    return make
+
+
+def _iris() -> Data:
+    X, y = load_iris(return_X_y=True)
+    return X, y
+
+
+def _scale_pca_svc() -> Pipeline:
+    # svd_solver="full" for every n_components: "auto" may pick the randomized
+    # solver, whose result depends on n_components (not a shareable path).
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("pca", PCA(svd_solver="full")),
+            ("svc", SVC()),
+        ]
+    )
+
+
 def make_cases(quick: bool) -> list[Case]:
     """The benchmark grids; ``quick`` shrinks the data, never the grids' shape."""
-    svc_X, svc_y = make_classification(
-        n_samples=1500 if quick else 2000, n_features=40, n_informative=15, random_state=0
-    )
-    pipe_X, pipe_y = make_classification(
-        n_samples=1500 if quick else 2000, n_features=60, n_informative=20, random_state=1
-    )
-    iris_X, iris_y = load_iris(return_X_y=True)
-    knn_X, knn_y = make_classification(
-        n_samples=4000 if quick else 8000, n_features=60, n_informative=20, random_state=2
-    )
+
+    def size(full: int, small: int) -> int:
+        return small if quick else full
+
+    n_svc, n_pipe, n_knn = size(2000, 1500), size(2000, 1500), size(8000, 4000)
+    n_knn_path, n_ridge = size(8000, 3000), size(20000, 6000)
+    n_forest, n_hgb, n_prefix = size(3000, 1000), size(6000, 2000), size(1500, 800)
     return [
+        # -- engine: plain grids, or little to share; gridfold must not lose. --
         Case(
             name="svc_C_gamma",
+            suite="engine",
             estimator=SVC(),
             grid={"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.003, 0.01, 0.03]},
-            X=svc_X,
-            y=svc_y,
+            data=_classification(n_svc, 40, n_informative=15, random_state=0),
             target=0.95,
-            note=f"SVC, C x gamma, make_classification {svc_X.shape}",
+            note=f"SVC, 3 C x 4 gamma, ({n_svc}, 40): plain grid, nothing shared",
+            unshared=True,
         ),
         Case(
             name="pipeline_pca_svc",
-            estimator=Pipeline(
-                [
-                    ("scale", StandardScaler()),
-                    ("pca", PCA(svd_solver="full")),
-                    ("svc", SVC()),
-                ]
-            ),
+            suite="engine",
+            estimator=_scale_pca_svc(),
             grid={"pca__n_components": [10, 20, 40], "svc__C": [0.1, 1.0, 10.0]},
-            X=pipe_X,
-            y=pipe_y,
+            data=_classification(n_pipe, 60, n_informative=20, random_state=1),
             target=0.95,
-            note=f"StandardScaler->PCA->SVC, n_components x C, {pipe_X.shape}",
+            note=f"StandardScaler->PCA->SVC, 3 n_components x 3 C, ({n_pipe}, 60)",
         ),
         Case(
             name="tiny_trees",
+            suite="engine",
             estimator=DecisionTreeClassifier(random_state=0),
             grid={
                 "max_depth": list(range(1, 11)),
@@ -136,67 +184,97 @@ def make_cases(quick: bool) -> list[Case]:
                 "criterion": ["gini", "entropy"],
                 "splitter": ["best", "random"],
             },
-            X=iris_X,
-            y=iris_y,
+            data=_iris,
             target=1.5,
             note="DecisionTreeClassifier on iris, 400 candidates x 5 folds",
             sequential_context=True,
         ),
         Case(
             name="knn_n_neighbors",
+            suite="engine",
             estimator=KNeighborsClassifier(),
             grid={"n_neighbors": list(range(1, 21))},
-            X=knn_X,
-            y=knn_y,
+            data=_classification(n_knn, 60, n_informative=20, random_state=2),
             target=0.95,
-            note=f"KNeighborsClassifier, n_neighbors 1..20, {knn_X.shape}",
+            note=f"KNeighborsClassifier, n_neighbors 1..20, ({n_knn}, 60)",
+        ),
+        # -- sharing: "never fit twice" (share=True, gridfold's default). --
+        Case(
+            name="knn_path",
+            suite="sharing",
+            estimator=KNeighborsClassifier(),
+            grid={"n_neighbors": list(range(1, 41))},
+            data=_classification(n_knn_path, 60, random_state=0),
+            target=8.0,
+            note=f"KNeighborsClassifier, n_neighbors 1..40, ({n_knn_path}, 60): "
+            "one neighbour query per fold",
+        ),
+        Case(
+            name="ridge_path",
+            suite="sharing",
+            estimator=Ridge(),
+            grid={"alpha": list(np.logspace(-3, 3, 30))},
+            data=_regression(n_ridge, 200, random_state=0),
+            target=8.0,
+            note=f"Ridge, 30 alphas logspace(-3, 3), ({n_ridge}, 200), KFold: "
+            "one Gram matrix per fold",
+            regression=True,
+        ),
+        Case(
+            name="forest_path",
+            suite="sharing",
+            estimator=RandomForestClassifier(random_state=0),
+            grid={"n_estimators": [25, 50, 100, 200]},
+            data=_classification(n_forest, 20, n_informative=10, random_state=0),
+            target=1.7,
+            note=f"RandomForestClassifier, n_estimators 25..200, ({n_forest}, 20): "
+            "200 trees per fold, scored by prefix",
+        ),
+        Case(
+            name="hgb_path",
+            suite="sharing",
+            estimator=HistGradientBoostingClassifier(random_state=0, early_stopping=False),
+            grid={"max_iter": [50, 100, 200, 400]},
+            data=_classification(n_hgb, 20, n_informative=10, random_state=0),
+            target=2.5,
+            note=f"HistGradientBoostingClassifier, max_iter 50..400, ({n_hgb}, 20): "
+            "400 iterations per fold, staged scores",
+        ),
+        Case(
+            name="pipeline_prefix",
+            suite="sharing",
+            estimator=_scale_pca_svc(),
+            grid={"pca__n_components": [10, 20, 40], "svc__C": [0.1, 1.0, 10.0]},
+            data=_classification(n_prefix, 500, n_informative=20, random_state=0),
+            target=1.8,
+            note=f"StandardScaler->PCA->SVC, 3 n_components x 3 C, ({n_prefix}, 500): "
+            "scaler and PCA fitted once per fold",
         ),
     ]
 
 
-class PoolSlots:
-    """One loky reusable executor per side, swapped into loky's global slot.
-
-    ``joblib`` (scikit-learn's side) and ``gridfold`` both call loky's
-    ``get_reusable_executor`` with different arguments; left alone, each call
-    shuts the other side's pool down and starts a new one. Keeping both pools
-    alive and restoring the right one before each fit means every timed fit
-    runs on a warm pool of its own side, as it would in a program that uses
-    only one of them.
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._saved: dict[str, tuple[Any, Any]] = {}
-        self._current: str | None = None
-
-    def activate(self, side: str) -> None:
-        if not self.enabled or side == self._current:
-            return
-        with _loky_slot._executor_lock:
-            if self._current is not None:
-                self._saved[self._current] = (_loky_slot._executor, _loky_slot._executor_kwargs)
-            _loky_slot._executor, _loky_slot._executor_kwargs = self._saved.pop(side, (None, None))
-        self._current = side
-
-    def pools(self) -> dict[str, Any]:
-        """Each side's executor (for a check that nothing was restarted)."""
-        out = {side: ex for side, (ex, _) in self._saved.items()}
-        if self._current is not None:
-            out[self._current] = _loky_slot._executor
-        return out
+#: Timed sides: label -> (search class, n_jobs, extra keyword arguments).
+SIDES: dict[str, tuple[Callable[..., Any], int, dict[str, Any]]] = {
+    "sk": (SkGridSearchCV, -1, {}),
+    "gf": (gridfold.GridSearchCV, -1, {}),
+    "gf_noshare": (gridfold.GridSearchCV, -1, {"share": False}),
+    "sk1": (SkGridSearchCV, 1, {}),
+}
 
 
-Fitted = Any
-
-
-def fit_once(side: str, case: Case, n_jobs: int, slots: PoolSlots) -> tuple[float, Fitted]:
-    cls: Callable[..., Any] = gridfold.GridSearchCV if side == "gf" else SkGridSearchCV
-    slots.activate("sk" if side == "sk1" else side)
-    search = cls(sklearn.clone(case.estimator), case.grid, cv=case.cv, n_jobs=n_jobs)
+def fit_once(side: str, case: Case, X: np.ndarray, y: np.ndarray) -> tuple[float, Fitted]:
+    cls, n_jobs, extra = SIDES[side]
+    search = cls(sklearn.clone(case.estimator), case.grid, cv=case.cv, n_jobs=n_jobs, **extra)
     start = time.perf_counter()
-    search.fit(case.X, case.y)
+    search.fit(X, y)
     return time.perf_counter() - start, search
+
+
+def pools() -> dict[str, Any]:
+    """Each side's worker pool (to check that none was restarted mid-case)."""
+    from gridfold.executors import local
+
+    return {"sk": getattr(_loky_slot, "_executor", None), "gf": getattr(local, "_pool", None)}
 
 
 def identical(a: Fitted, b: Fitted) -> tuple[bool, str]:
@@ -213,71 +291,94 @@ def identical(a: Fitted, b: Fitted) -> tuple[bool, str]:
     return not problems, "; ".join(problems)
 
 
-def run_case(case: Case, repeats: int, slots: PoolSlots, log: Callable[[str], None]) -> dict:
-    times: dict[str, list[float]] = {"sk": [], "gf": [], "sk1": []}
+def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
+    sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
+    times: dict[str, list[float]] = {side: [] for side in [*sides, "sk1"]}
+    search_times: dict[str, list[float]] = {side: [] for side in sides}
     failures: list[str] = []
     row: dict[str, Any] = {
         "name": case.name,
+        "suite": case.suite,
         "note": case.note,
         "n_fits": case.n_fits,
         "target": case.target,
+        "sides": sides,
     }
     try:
+        X, y = case.data()
+        row["shape"] = list(X.shape)
         # Warm-ups: absorb pool start-up and first-import costs on each side.
-        warm = {}
-        warm["sk"], reference = fit_once("sk", case, -1, slots)
-        warm["gf"], fitted = fit_once("gf", case, -1, slots)
-        ok, why = identical(reference, fitted)
-        if not ok:
-            failures.append(f"warm-up: {why}")
-        log(f"  warm-up  sk {warm['sk']:.2f}s  gf {warm['gf']:.2f}s")
+        warm: dict[str, float] = {}
+        reference = None
+        for side in sides:
+            warm[side], fitted = fit_once(side, case, X, y)
+            if reference is None:
+                reference = fitted
+            else:
+                ok, why = identical(reference, fitted)
+                if not ok:
+                    failures.append(f"warm-up {side}: {why}")
+        log("  warm-up  " + "  ".join(f"{s} {t:.2f}s" for s, t in warm.items()))
         row["warmup"] = warm
-        pools_after_warmup = slots.pools()
+        pools_after_warmup = pools()
 
         for r in range(repeats):
             # sk gf | gf sk | sk gf ...: interleaved, and neither side always goes first.
-            if r % 2 == 0:
-                t_sk, sk = fit_once("sk", case, -1, slots)
-                t_gf, gf = fit_once("gf", case, -1, slots)
-            else:
-                t_gf, gf = fit_once("gf", case, -1, slots)
-                t_sk, sk = fit_once("sk", case, -1, slots)
-            times["sk"].append(t_sk)
-            times["gf"].append(t_gf)
-            ok, why = identical(sk, gf)
-            if not ok:
-                failures.append(f"repeat {r}: {why}")
-            log(f"  repeat {r}  sk {t_sk:.2f}s  gf {t_gf:.2f}s  ratio {t_sk / t_gf:.2f}")
+            order = sides if r % 2 == 0 else sides[::-1]
+            fitted_by_side = {}
+            for side in order:
+                t, fitted_by_side[side] = fit_once(side, case, X, y)
+                times[side].append(t)
+                search_times[side].append(t - fitted_by_side[side].refit_time_)
+            for side in sides[1:]:
+                ok, why = identical(fitted_by_side["sk"], fitted_by_side[side])
+                if not ok:
+                    failures.append(f"repeat {r} {side}: {why}")
+            log(
+                f"  repeat {r}  "
+                + "  ".join(f"{s} {times[s][-1]:.2f}s" for s in sides)
+                + f"  ratio {times['sk'][-1] / times['gf'][-1]:.2f}"
+            )
 
+        after = pools()
         row["pool_restarted_during_repeats"] = [
             side
-            for side, pool in slots.pools().items()
+            for side, pool in after.items()
             if pools_after_warmup.get(side) is not None and pool is not pools_after_warmup[side]
         ]
         if case.sequential_context:
             for _ in range(max(1, repeats // 2)):
-                t, _fitted = fit_once("sk1", case, 1, slots)
+                t, _fitted = fit_once("sk1", case, X, y)
                 times["sk1"].append(t)
             log(f"  sklearn n_jobs=1: {statistics.median(times['sk1']):.2f}s")
     except Exception as exc:  # reported in the table and the exit status
         failures.append(f"error: {type(exc).__name__}: {exc}")
         log(f"  FAILED: {type(exc).__name__}: {exc}")
 
-    def med(side: str) -> float:
-        return statistics.median(times[side]) if times[side] else float("nan")
+    def med(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
 
-    def low(side: str) -> float:
-        return min(times[side]) if times[side] else float("nan")
+    def low(values: list[float]) -> float:
+        return min(values) if values else float("nan")
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else float("nan")
 
     row.update(
-        sklearn_s=med("sk"),
-        gridfold_s=med("gf"),
-        ratio=med("sk") / med("gf"),
-        ratio_of_minima=low("sk") / low("gf"),
+        sklearn_s=med(times["sk"]),
+        gridfold_s=med(times["gf"]),
+        ratio=ratio(med(times["sk"]), med(times["gf"])),
+        ratio_without_refit=ratio(med(search_times["sk"]), med(search_times["gf"])),
+        ratio_of_minima=ratio(low(times["sk"]), low(times["gf"])),
+        gridfold_noshare_s=med(times["gf_noshare"]) if "gf_noshare" in sides else None,
+        ratio_noshare=(
+            ratio(med(times["sk"]), med(times["gf_noshare"])) if "gf_noshare" in sides else None
+        ),
         identical=not failures,
         identity_failures=failures,
-        sklearn_n_jobs1_s=med("sk1") if times["sk1"] else None,
+        sklearn_n_jobs1_s=med(times["sk1"]) if times["sk1"] else None,
         times=times,
+        search_times=search_times,
     )
     row["meets_target"] = bool(row["ratio"] >= case.target)
     return row
@@ -292,9 +393,16 @@ def format_table(rows: list[dict]) -> str:
         "ratio",
         "target",
         "identical",
-        "ratio of minima",
+        "w/o refit",
+        "of minima",
+        "share=False s",
+        "ratio",
         "sk n_jobs=1 s",
     ]
+
+    def opt(value: float | None, spec: str) -> str:
+        return "" if value is None else format(value, spec)
+
     body = [
         [
             r["name"],
@@ -304,13 +412,16 @@ def format_table(rows: list[dict]) -> str:
             f"{r['ratio']:.2f}",
             f">={r['target']:.2f}" + ("" if r["meets_target"] or np.isnan(r["ratio"]) else " MISS"),
             "yes" if r["identical"] else "NO",
+            f"{r['ratio_without_refit']:.2f}",
             f"{r['ratio_of_minima']:.2f}",
-            "" if r["sklearn_n_jobs1_s"] is None else f"{r['sklearn_n_jobs1_s']:.3f}",
+            opt(r["gridfold_noshare_s"], ".3f"),
+            opt(r["ratio_noshare"], ".2f"),
+            opt(r["sklearn_n_jobs1_s"], ".3f"),
         ]
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    left = {0, 6}
+    left = {0, 5, 6}
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
@@ -325,31 +436,45 @@ def format_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--suite",
+        choices=[*SUITES, "all"],
+        default="all",
+        help="engine: plain grids; sharing: never-fit-twice paths and prefixes (default all)",
+    )
+    parser.add_argument(
+        "--only", default=None, help="comma-separated benchmark names (within --suite)"
+    )
+    parser.add_argument(
         "--repeats",
         type=int,
         default=None,
-        help="timed repeats per side (default 5; 3 with --quick)",
+        help="timed repeats per side, after one warm-up (default 3; 2 with --quick)",
     )
-    parser.add_argument("--only", default=None, help="comma-separated benchmark names")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller data")
+    parser.add_argument("--quick", action="store_true", help="smaller data, same grids")
     parser.add_argument(
-        "--shared-slot",
+        "--unshared",
         action="store_true",
-        help="do not give each side its own loky pool (see the module docstring)",
+        help="time gridfold share=False in every case (default: only where the table shows it)",
     )
     parser.add_argument(
         "--output", default=str(HERE / "results.json"), help="where to write the JSON results"
     )
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 3
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
-    cases = make_cases(args.quick)
+    all_cases = make_cases(args.quick)
+    cases = [c for c in all_cases if args.suite in ("all", c.suite)]
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {c.name for c in cases})
         if unknown:
             names = [c.name for c in cases]
-            parser.error(f"unknown benchmark(s) {unknown}; expected names from {names}")
+            parser.error(
+                f"unknown benchmark(s) {unknown} in suite {args.suite!r}; expected {names}"
+            )
         cases = [c for c in cases if c.name in wanted]
 
     def log(msg: str) -> None:
@@ -362,27 +487,28 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "cpu_count": cpu_count(),
         "load_avg_start": os.getloadavg(),
-        "repeats": repeats,
+        "repeats": args.repeats,
         "quick": args.quick,
-        "own_pool_per_side": not args.shared_slot,
+        "suite": args.suite,
     }
     log(f"gridfold benchmarks: {env}")
-    slots = PoolSlots(enabled=not args.shared_slot)
     rows = []
     started = time.perf_counter()
     for case in cases:
-        log(f"{case.name}: {case.note} ({case.n_fits} fits)")
-        rows.append(run_case(case, repeats, slots, log))
+        log(f"{case.name} [{case.suite}]: {case.note} ({case.n_fits} fits)")
+        rows.append(run_case(case, args.repeats, args.unshared, log))
     env["load_avg_end"] = os.getloadavg()
     env["total_s"] = time.perf_counter() - started
 
     print(format_table(rows))
     print(
-        f"\nratio = sklearn median / gridfold median over {repeats} interleaved repeats "
-        f"(> 1: gridfold faster); both n_jobs=-1 on {cpu_count()} cores; "
-        f"total {env['total_s']:.0f}s;\n"
-        "ratio of minima = fastest sklearn run / fastest gridfold run (less sensitive to load "
-        f"from other processes); load average {env['load_avg_start'][0]:.1f} at start, "
+        f"\nratio = sklearn median / gridfold median over {args.repeats} interleaved repeats "
+        f"(> 1: gridfold faster), refit included; both n_jobs=-1 on {cpu_count()} cores;\n"
+        "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one plain "
+        "fit on both sides);\n"
+        "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
+        "share=False = gridfold fitting every candidate on its own, and sklearn / that;\n"
+        f"total {env['total_s']:.0f}s; load average {env['load_avg_start'][0]:.1f} at start, "
         f"{env['load_avg_end'][0]:.1f} at end"
     )
     for r in rows:

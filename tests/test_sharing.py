@@ -146,7 +146,9 @@ def test_shared_units_run_on_every_executor(backend: str, n_jobs: int) -> None:
     grid = {"n_estimators": [3, 6, 9]}
     sk = SkGridSearchCV(est, grid, cv=4).fit(X, y)
     gf = gridfold.GridSearchCV(est, grid, cv=4, n_jobs=n_jobs, backend=backend).fit(X, y)
-    np.testing.assert_array_equal(gf.cv_results_["mean_test_score"], sk.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        gf.cv_results_["mean_test_score"], sk.cv_results_["mean_test_score"]
+    )
 
 
 def test_shared_time_is_attributed_to_every_candidate() -> None:

@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-from gridfold.sharing import forest  # noqa: F401
+import gridfold.sharing.boosting
+import gridfold.sharing.forest
+import gridfold.sharing.knn
+import gridfold.sharing.ridge
+import gridfold.sharing.transformers  # noqa: F401

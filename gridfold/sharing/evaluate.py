@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import joblib
+import numpy as np
 from sklearn.base import clone
 
 from gridfold import _sklearn
@@ -37,6 +38,20 @@ def evaluate_unit(study: Study, unit: Unit) -> list[TaskResult]:
     fam = family(unit.kind)
     assert isinstance(fam, PathFamily)
     return _evaluate_path(study, unit, fam)
+
+
+def _fresh(X: Any) -> Any:
+    """A private copy of ``X`` for one consumer (same memory order).
+
+    Siblings in a pipeline trie read the same arrays; a step with
+    ``copy=False`` would otherwise change them for the next sibling, while
+    each of scikit-learn's separate fits gets its own.
+    """
+    if X is None:
+        return None
+    if isinstance(X, np.ndarray):
+        return X.copy(order="K")
+    return X.copy() if hasattr(X, "copy") else X
 
 
 def _plain(study: Study, tasks: Sequence[Task]) -> list[TaskResult]:
@@ -142,15 +157,24 @@ class _PipelineEvaluator:
                 continue
             step, Xt_fit, seconds = outputs
             start = time.time()
-            if isinstance(step, str):
-                Xt_score, Xt_test = X_score, X_test
-            else:
-                Xt_test = step.transform(X_test)
-                Xt_score = None if X_score is None else step.transform(X_score)
+            try:
+                Xt_test, Xt_score = self._transform(step, X_test, X_score)
+            except Exception:  # noqa: BLE001 - scikit-learn records it as a scoring failure
+                Xt_test = None
+            if Xt_test is None:  # outside the except: plain fits record it exactly
+                results += _plain(self.study, tasks)
+                continue
             seconds += time.time() - start
             each = shared_time + seconds / len(members)
             results += self._step(depth + 1, members, Xt_fit, Xt_score, Xt_test, each)
         return results
+
+    @staticmethod
+    def _transform(step: Any, X_test: Any, X_score: Any) -> tuple[Any, Any]:
+        if isinstance(step, str):
+            return X_test, X_score
+        Xt_score = None if X_score is None else step.transform(_fresh(X_score))
+        return step.transform(_fresh(X_test)), Xt_score
 
     def _fit_transformers(
         self, depth: int, group: list[tuple[Task, list[dict[str, Any]]]], X_fit: Any
@@ -199,7 +223,7 @@ class _PipelineEvaluator:
             step = self._make_step(depth, settings)
             if isinstance(step, str):
                 return step, X_fit, 0.0
-            Xt = step.fit_transform(X_fit, self.y_train)
+            Xt = step.fit_transform(_fresh(X_fit), self.y_train)
         except Exception:  # noqa: BLE001 - plain fits record the error exactly
             return None
         return step, Xt, time.time() - start
@@ -212,7 +236,7 @@ class _PipelineEvaluator:
         try:
             step = self._make_step(depth, rest)
             views = fam.fit_transform_views(
-                step, [s[fam.param] for s in settings], X_fit, self.y_train, {}
+                step, [s[fam.param] for s in settings], _fresh(X_fit), self.y_train, {}
             )
         except Exception:  # noqa: BLE001 - plain fits record the error exactly
             return None
@@ -263,7 +287,7 @@ class _PipelineEvaluator:
         try:
             final = self._make_step(len(self.names) - 1, settings)
             if not isinstance(final, str):
-                final.fit(X_fit, self.y_train)
+                final.fit(_fresh(X_fit), self.y_train)
         except Exception:  # noqa: BLE001 - the plain fit records the error exactly
             final = None
         if final is None or isinstance(final, str):  # outside the except: no chained traceback
@@ -271,7 +295,12 @@ class _PipelineEvaluator:
         fit_time = shared + time.time() - start
         return [
             _sklearn.score_fitted(
-                self.study, task, final, (X_score, self.y_train), (X_test, self.y_test), fit_time
+                self.study,
+                task,
+                final,
+                (_fresh(X_score), self.y_train),
+                (_fresh(X_test), self.y_test),
+                fit_time,
             )
         ]
 
@@ -290,12 +319,16 @@ class _PipelineEvaluator:
         start = time.time()
         try:
             final = self._make_step(depth, rest)
-            views = fam.fit_views(final, [f[fam.param] for f in finals], X_fit, self.y_train, {})
+            views = fam.fit_views(
+                final, [f[fam.param] for f in finals], _fresh(X_fit), self.y_train, {}
+            )
         except Exception:  # noqa: BLE001 - plain fits record the error exactly
             views = None
         if views is None:  # outside the except: no chained traceback in fit_error
             return _plain(self.study, [t for t, _ in members])
         each = shared + (time.time() - start) / len(views)
+        # One copy for all views: a family may cache work keyed on the array object.
+        X_score, X_test = _fresh(X_score), _fresh(X_test)
         return [
             _sklearn.score_fitted(
                 self.study, task, view, (X_score, self.y_train), (X_test, self.y_test), each

@@ -12,7 +12,9 @@ Grouping, per model and split:
 
 Parallelism: while there are fewer units than workers, the largest shared
 unit is cut in two (a coarser plan would leave workers idle on a wide cluster).
-Shared units, the longest, go first.
+Pipeline units are cut until there are two per worker, along prefix
+boundaries where possible: distinct prefixes share little, while cutting a
+path costs a second fit. Shared units, the longest, go first.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ def _model_groups(
         # Routing fit params through a split pipeline is not worth the risk: fit plainly.
         if has_fit_params or len(model.candidates) < 2 or len(estimator.steps) < 2:
             return []
-        return [("pipeline", tuple(range(len(model.candidates))))]
+        final = estimator.steps[-1][0]
+
+        def prefix_key(c: int) -> str:
+            # Candidates with the same prefix stay together when a unit is cut.
+            cand = model.candidates[c]
+            return str(joblib.hash({k: v for k, v in cand.items() if k.split("__")[0] != final}))
+
+        return [("pipeline", tuple(sorted(range(len(model.candidates)), key=prefix_key)))]
     return [
         (fam.name, tuple(group))
         for fam in families()
@@ -98,8 +107,15 @@ def path_groups(
 
 
 def _widen(shared: list[SharedTask], n_workers: int, n_plain: int) -> list[SharedTask]:
+    def wanted(unit: SharedTask) -> int:
+        return n_workers * (2 if unit.kind == "pipeline" else 1)
+
     units = sorted(shared, key=lambda u: -len(u.candidates))
-    while units and len(units) + n_plain < n_workers and len(units[0].candidates) > 1:
+    while (
+        units
+        and len(units) + n_plain < wanted(units[0])
+        and len(units[0].candidates) > 1
+    ):
         big = units.pop(0)
         half = len(big.candidates) // 2
         for part in (big.candidates[:half], big.candidates[half:]):
