@@ -5,6 +5,12 @@ code scikit-learn runs: ``_fit_and_score`` for each fit, and
 ``BaseSearchCV._format_results`` for the table. The supported scikit-learn
 range is declared in ``pyproject.toml``; ``tests/test_sklearn_compat.py`` pins
 the behaviour these helpers are relied upon for.
+
+The path families (:mod:`gridfold.sharing`) import from here the helpers a
+separate fit calls (ridge's solvers, kNN's ``ArgKmin``) so as to reproduce it
+bit for bit. Each family also reads private fitted attributes of its own
+estimator classes; its module docstring names the scikit-learn code it was
+checked against, and its tests compare it with scikit-learn.
 """
 
 from __future__ import annotations
@@ -14,6 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sklearn.base import _fit_context, clone
+from sklearn.linear_model._base import _preprocess_data, _rescale_data
+from sklearn.linear_model._ridge import (
+    _get_valid_accept_sparse,
+    _solve_cholesky_kernel,
+    resolve_solver,
+)
+from sklearn.metrics._pairwise_distances_reduction import ArgKmin, ArgKminClassMode
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection._validation import (
@@ -22,8 +35,9 @@ from sklearn.model_selection._validation import (
     _score,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.utils._array_api import _ravel, device, get_namespace_and_device, move_to
 from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params
+from sklearn.utils.validation import _check_method_params, _check_sample_weight
 
 from gridfold.tasks import Study, Task, TaskResult
 
@@ -37,6 +51,19 @@ __all__ = [
     "train_fit_params",
     "format_cv_results",
     "warn_or_raise_about_fit_failures",
+    # for path families
+    "ArgKmin",
+    "ArgKminClassMode",
+    "_check_sample_weight",
+    "_get_valid_accept_sparse",
+    "_preprocess_data",
+    "_ravel",
+    "_rescale_data",
+    "_solve_cholesky_kernel",
+    "device",
+    "get_namespace_and_device",
+    "move_to",
+    "resolve_solver",
 ]
 
 fit_context = _fit_context

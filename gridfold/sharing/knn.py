@@ -78,10 +78,10 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn import config_context
 from sklearn.base import clone
-from sklearn.metrics._pairwise_distances_reduction import ArgKmin, ArgKminClassMode
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.utils.validation import validate_data
 
+from gridfold._sklearn import ArgKmin, ArgKminClassMode
 from gridfold.sharing.base import PathFamily, register
 
 __all__ = ["KNeighborsPath"]

@@ -66,17 +66,22 @@ from scipy import linalg, sparse
 from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.linear_model import Ridge, RidgeClassifier
-from sklearn.linear_model._base import _preprocess_data, _rescale_data
-from sklearn.linear_model._ridge import (
+from sklearn.utils import check_consistent_length
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import validate_data
+
+from gridfold._sklearn import (
+    _check_sample_weight,
     _get_valid_accept_sparse,
+    _preprocess_data,
+    _ravel,
+    _rescale_data,
     _solve_cholesky_kernel,
+    device,
+    get_namespace_and_device,
+    move_to,
     resolve_solver,
 )
-from sklearn.utils import check_consistent_length
-from sklearn.utils._array_api import _ravel, device, get_namespace_and_device, move_to
-from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.validation import _check_sample_weight, validate_data
-
 from gridfold.sharing.base import PathFamily, register
 
 __all__ = ["RidgePath"]
