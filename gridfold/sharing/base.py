@@ -18,11 +18,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-__all__ = ["PathFamily", "TransformerPath", "register", "families", "family"]
+__all__ = ["Family", "PathFamily", "TransformerPath", "register", "families", "family"]
 
 
-class PathFamily(ABC):
-    """Candidates differing only in ``param`` answered by one fit.
+class Family(ABC):
+    """What both contracts share: which estimators, which parameter, which values.
 
     Attributes
     ----------
@@ -53,6 +53,10 @@ class PathFamily(ABC):
         path is not exact for these settings (say, no integer random_state).
         """
 
+
+class PathFamily(Family):
+    """Candidates differing only in ``param`` answered by one fit."""
+
     @abstractmethod
     def fit_views(
         self, estimator: Any, values: Sequence[Any], X: Any, y: Any, fit_params: dict[str, Any]
@@ -64,19 +68,8 @@ class PathFamily(ABC):
         """
 
 
-class TransformerPath(ABC):
+class TransformerPath(Family):
     """A pipeline step whose candidates differ only in ``param``, fitted once."""
-
-    name: ClassVar[str]
-    param: ClassVar[str]
-    estimator_types: ClassVar[tuple[type, ...]]
-
-    def matches(self, estimator: Any) -> bool:
-        return type(estimator) in self.estimator_types
-
-    @abstractmethod
-    def partition(self, estimator: Any, values: Sequence[Any], n_train: int) -> list[list[int]]:
-        """As :meth:`PathFamily.partition`."""
 
     @abstractmethod
     def fit_transform_views(

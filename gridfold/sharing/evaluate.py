@@ -200,14 +200,20 @@ class _PipelineEvaluator:
     def _transformer_paths(
         self, depth: int, settings: list[dict[str, Any]]
     ) -> list[tuple[TransformerPath, list[int]]]:
+        return self._paths_at(depth, settings, TransformerPath)
+
+    def _paths_at(
+        self, depth: int, settings: list[dict[str, Any]], kind: type[Any]
+    ) -> list[tuple[Any, list[int]]]:
+        """Groups of ``settings`` (indices) that one ``kind`` family answers at step ``depth``."""
         if any("__step__" in s for s in settings):
             return []
         step = self.pipeline.steps[depth][1]
-        found: list[tuple[TransformerPath, list[int]]] = []
+        found: list[tuple[Any, list[int]]] = []
         taken: set[int] = set()
         n_train = len(self.study.data.splits[self.unit.split][0])
         for fam in families():
-            if not isinstance(fam, TransformerPath) or not fam.matches(step):
+            if not isinstance(fam, kind) or not fam.matches(step):
                 continue
             free = [i for i in range(len(settings)) if i not in taken]
             for g in path_groups(fam, step, settings, free, n_train):
@@ -255,18 +261,10 @@ class _PipelineEvaluator:
         finals = [settings[depth] for _, settings in group]
         results: list[TaskResult] = []
         paired: set[int] = set()
-        if not any("__step__" in s for s in finals):
-            step = self.pipeline.steps[depth][1]
-            n_train = len(self.study.data.splits[self.unit.split][0])
-            for fam in families():
-                if not isinstance(fam, PathFamily) or not fam.matches(step):
-                    continue
-                free = [i for i in range(len(finals)) if i not in paired]
-                for g in path_groups(fam, step, finals, free, n_train):
-                    results += self._final_path(
-                        fam, [group[i] for i in g], X_fit, X_score, X_test, shared_time
-                    )
-                    paired.update(g)
+        for fam, g in self._paths_at(depth, finals, PathFamily):
+            members = [group[i] for i in g]
+            results += self._final_path(fam, members, X_fit, X_score, X_test, shared_time)
+            paired.update(g)
         for i, (task, settings) in enumerate(group):
             if i not in paired:
                 results += self._final_one(
