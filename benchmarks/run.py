@@ -153,6 +153,7 @@ def make_cases(quick: bool) -> list[Case]:
     n_svc, n_pipe, n_knn = size(2000, 1500), size(2000, 1500), size(8000, 4000)
     n_knn_path, n_ridge = size(8000, 3000), size(20000, 6000)
     n_forest, n_hgb, n_prefix = size(3000, 1000), size(6000, 2000), size(1500, 800)
+    n_hgb_es = size(15000, 13000)  # early_stopping="auto" needs > 10000 training samples
     return [
         # -- engine: plain grids, or little to share; gridfold must not lose. --
         Case(
@@ -239,6 +240,18 @@ def make_cases(quick: bool) -> list[Case]:
             target=2.5,
             note=f"HistGradientBoostingClassifier, max_iter 50..400, ({n_hgb}, 20): "
             "400 iterations per fold, staged scores",
+        ),
+        Case(
+            name="hgb_path_default",
+            suite="sharing",
+            # The estimator's defaults: early_stopping='auto' turns on above 10000 samples,
+            # so every max_iter stops where the longest run stops (min(k, stop)).
+            estimator=HistGradientBoostingClassifier(random_state=0),
+            grid={"max_iter": [50, 100, 200, 400]},
+            data=_classification(n_hgb_es, 20, n_informative=10, random_state=0),
+            target=2.5,
+            note="HistGradientBoostingClassifier defaults (early stopping), max_iter 50..400, "
+            f"({n_hgb_es}, 20)",
         ),
         Case(
             name="pipeline_prefix",
