@@ -234,19 +234,33 @@ class _PipelineEvaluator:
             return None
         return step, Xt, time.time() - start
 
-    def _fit_transformer_path(
-        self, fam: TransformerPath, depth: int, settings: list[dict[str, Any]], X_fit: Any
-    ) -> list[tuple[Any, Any, float]] | None:
+    def _fit_path(
+        self, fam: PathFamily | TransformerPath, depth: int, settings: list[dict[str, Any]], X: Any
+    ) -> tuple[list[Any], float] | None:
+        """One shared fit of step ``depth`` for ``settings``: the views and seconds per view.
+
+        None if it raised: the caller then fits those candidates plainly.
+        """
         rest = {k: v for k, v in settings[0].items() if k != fam.param}
+        values = [s[fam.param] for s in settings]
         start = time.time()
         try:
             step = self._make_step(depth, rest)
-            views = fam.fit_transform_views(
-                step, [s[fam.param] for s in settings], _fresh(X_fit), self.y_train, {}
-            )
+            if isinstance(fam, TransformerPath):
+                views = fam.fit_transform_views(step, values, _fresh(X), self.y_train, {})
+            else:
+                views = fam.fit_views(step, values, _fresh(X), self.y_train, {})
         except Exception:  # noqa: BLE001 - plain fits record the error exactly
             return None
-        seconds = (time.time() - start) / len(views)
+        return views, (time.time() - start) / len(views)
+
+    def _fit_transformer_path(
+        self, fam: TransformerPath, depth: int, settings: list[dict[str, Any]], X_fit: Any
+    ) -> list[tuple[Any, Any, float]] | None:
+        fitted = self._fit_path(fam, depth, settings, X_fit)
+        if fitted is None:
+            return None
+        views, seconds = fitted
         return [(view, Xt, seconds) for view, Xt in views]
 
     def _final(
@@ -312,19 +326,11 @@ class _PipelineEvaluator:
         shared: float,
     ) -> list[TaskResult]:
         depth = len(self.names) - 1
-        finals = [settings[depth] for _, settings in members]
-        rest = {k: v for k, v in finals[0].items() if k != fam.param}
-        start = time.time()
-        try:
-            final = self._make_step(depth, rest)
-            views = fam.fit_views(
-                final, [f[fam.param] for f in finals], _fresh(X_fit), self.y_train, {}
-            )
-        except Exception:  # noqa: BLE001 - plain fits record the error exactly
-            views = None
-        if views is None:  # outside the except: no chained traceback in fit_error
+        fitted = self._fit_path(fam, depth, [settings[depth] for _, settings in members], X_fit)
+        if fitted is None:  # outside any except: no chained traceback in fit_error
             return _plain(self.study, [t for t, _ in members])
-        each = shared + (time.time() - start) / len(views)
+        views, seconds = fitted
+        each = shared + seconds
         # One copy for all views: a family may cache work keyed on the array object.
         X_score, X_test = _fresh(X_score), _fresh(X_test)
         return [
