@@ -255,6 +255,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")
         os.environ["PYTHONWARNINGS"] = "ignore"  # inherited by worker processes
     err = Console(stderr=True)
+    if not err.is_terminal and "COLUMNS" not in os.environ:
+        err = Console(stderr=True, width=160)  # a log: rich would cut the bar's columns at 80
     cfg = load_config(args.study)
 
     def announce(prepared: PreparedStudy, executor: Executor) -> None:
