@@ -92,7 +92,11 @@ def dump_study(study: Study) -> tuple[FileHandle, weakref.finalize]:
     # scorers go through cloudpickle so lambdas and __main__ classes work.
     rest = {f.name: getattr(study, f.name) for f in dataclasses.fields(study) if f.name != "data"}
     data: StudyData = study.data
-    joblib.dump((data, cloudpickle.dumps(rest)), os.path.join(folder, "study.joblib"))
+    try:
+        joblib.dump((data, cloudpickle.dumps(rest)), os.path.join(folder, "study.joblib"))
+    except BaseException:
+        finalizer()  # nothing returned, so nobody else could remove it
+        raise
     return FileHandle(folder), finalizer
 
 

@@ -412,3 +412,24 @@ def test_process_pool_coexists_with_joblib_pool() -> None:
     skms.GridSearchCV(DecisionTreeClassifier(), grid, n_jobs=2).fit(X, y)
     gridfold.GridSearchCV(DecisionTreeClassifier(), grid, n_jobs=2, backend="processes").fit(X, y)
     assert local._pool is pool
+
+
+def test_failed_share_leaves_no_temp_folder(tmp_path: Any, monkeypatch: Any) -> None:
+    """A study that cannot be written (unpicklable parameter) must not leave its folder."""
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    import gridfold
+
+    class Unpicklable:
+        def __reduce__(self) -> Any:
+            raise TypeError("not picklable")
+
+    monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(tmp_path))
+    X, y = load_iris(return_X_y=True)
+    search = gridfold.GridSearchCV(
+        DecisionTreeClassifier(), {"max_depth": [1, Unpicklable()]}, n_jobs=2, backend="processes"
+    )
+    with pytest.raises(TypeError, match="not picklable"):
+        search.fit(X, y)
+    assert list(tmp_path.iterdir()) == []

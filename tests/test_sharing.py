@@ -160,3 +160,33 @@ def test_shared_time_is_attributed_to_every_candidate() -> None:
     assert (fit > 0).all() and (score > 0).all()
     # Shared fit time is split equally; scoring 40 trees takes longer than 5.
     assert np.allclose(fit, fit[0]) and score[2] > score[0]
+
+
+def test_unhashable_settings_are_not_shared_but_still_run() -> None:
+    # joblib.hash cannot pickle a lambda: such candidates simply fit on their own.
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = make_classification(60, 5, random_state=0)
+    pipe = make_pipeline(FunctionTransformer(), KNeighborsClassifier())
+    grid = {
+        "functiontransformer__func": [lambda a: a, lambda a: 2 * a],
+        "kneighborsclassifier__n_neighbors": [1, 3],
+    }
+    assert_same_as_sklearn(pipe, grid, X, y, cv=3)
+    knn = {"weights": [lambda d: 1 / (1 + d)], "n_neighbors": [1, 3]}
+    assert_same_as_sklearn(KNeighborsClassifier(), knn, X, y, cv=3)
+
+
+def test_pipeline_that_changes_its_input_in_place_is_not_shared() -> None:
+    # scikit-learn scores train scores on the array a copy=False step changed in fit.
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(90, 6, random_state=0)
+    pipe = Pipeline([("s", StandardScaler(copy=False)), ("c", KNeighborsClassifier())])
+    grid = {"c__n_neighbors": [1, 3]}
+    assert all(isinstance(u, Task) for u in plan_units(study_for(pipe, grid, X, y), 1))
+    assert_same_as_sklearn(pipe, grid, X * 5 + 3, y, cv=3, return_train_score=True, refit=False)

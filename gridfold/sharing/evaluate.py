@@ -17,13 +17,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import joblib
 import numpy as np
 from sklearn.base import clone
 
 from gridfold import _sklearn
 from gridfold.sharing.base import PathFamily, TransformerPath, families, family
-from gridfold.sharing.planner import path_groups
+from gridfold.sharing.planner import content_key, path_groups
 from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit
 
 __all__ = ["evaluate_unit"]
@@ -182,7 +181,8 @@ class _PipelineEvaluator:
         """Per distinct setting of step ``depth``: members and (step, fit_transform output, s)."""
         by_setting: dict[str, list[tuple[Task, list[dict[str, Any]]]]] = {}
         for member in group:
-            by_setting.setdefault(str(joblib.hash(member[1][depth])), []).append(member)
+            key = content_key(member[1][depth], member[0])
+            by_setting.setdefault(key, []).append(member)
         settings = [members[0][1][depth] for members in by_setting.values()]
         out = []
         done: set[int] = set()

@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from gridfold.sharing.base import PathFamily, families
 from gridfold.tasks import Model, SharedTask, Study, Task, Unit
 
-__all__ = ["plan_units", "path_groups", "other_params_key"]
+__all__ = ["plan_units", "path_groups", "other_params_key", "content_key", "mutates_input"]
 
 
 def plan_units(study: Study, n_workers: int, share: bool = True) -> list[Unit]:
@@ -56,12 +56,16 @@ def _model_groups(
         # Routing fit params through a split pipeline is not worth the risk: fit plainly.
         if has_fit_params or len(model.candidates) < 2 or len(estimator.steps) < 2:
             return []
+        if mutates_input(estimator.get_params(deep=True)) or any(
+            mutates_input(c) for c in model.candidates
+        ):
+            return []
         final = estimator.steps[-1][0]
 
         def prefix_key(c: int) -> str:
             # Candidates with the same prefix stay together when a unit is cut.
             cand = model.candidates[c]
-            return str(joblib.hash({k: v for k, v in cand.items() if k.split("__")[0] != final}))
+            return content_key({k: v for k, v in cand.items() if k.split("__")[0] != final}, c)
 
         return [("pipeline", tuple(sorted(range(len(model.candidates)), key=prefix_key)))]
     return [
@@ -74,9 +78,35 @@ def _model_groups(
     ]
 
 
-def other_params_key(candidate: dict[str, Any], param: str) -> str:
+def content_key(obj: Any, fallback: object) -> str:
+    """A content hash of ``obj``; for what cannot be hashed (a lambda), a key of its own.
+
+    Candidates with unhashable settings are then simply not shared.
+    """
+    try:
+        return str(joblib.hash(obj))
+    except Exception:  # noqa: BLE001 - joblib.hash pickles; anything may fail to
+        return f"unhashable-{fallback!r}"
+
+
+def other_params_key(candidate: dict[str, Any], param: str, fallback: object = None) -> str:
     """A content hash of every parameter of ``candidate`` but ``param``."""
-    return str(joblib.hash({k: v for k, v in candidate.items() if k != param}))
+    return content_key({k: v for k, v in candidate.items() if k != param}, fallback)
+
+
+def mutates_input(params: dict[str, Any]) -> bool:
+    """Whether any (nested) estimator in ``params`` may change its input in place.
+
+    A pipeline step with ``copy=False`` changes the training array it was fitted
+    on, and scikit-learn then scores train scores on the changed array; the
+    trie's shared arrays cannot reproduce that, so such pipelines fit plainly.
+    """
+    for key, value in params.items():
+        if key.rsplit("__", 1)[-1] in ("copy", "copy_X") and value is False:
+            return True
+        if hasattr(value, "get_params") and mutates_input(value.get_params(deep=True)):
+            return True
+    return False
 
 
 def path_groups(
@@ -90,7 +120,7 @@ def path_groups(
     by_rest: dict[str, list[int]] = {}
     for i in indices:
         if fam.param in candidates[i]:
-            by_rest.setdefault(other_params_key(candidates[i], fam.param), []).append(i)
+            by_rest.setdefault(other_params_key(candidates[i], fam.param, i), []).append(i)
     groups: list[list[int]] = []
     for members in by_rest.values():
         if len(members) < 2:
