@@ -19,7 +19,7 @@ from gridfold.engine import run_study
 from gridfold.exceptions import ParameterError
 from gridfold.executors import get_executor
 from gridfold.progress import progress_callback
-from gridfold.tasks import Model, Study, StudyData, TaskResult, results_by_model
+from gridfold.tasks import Model, Study, StudyData, TaskResult, group_failures, results_by_model
 from gridfold.validation import check_data
 
 __all__ = ["compare", "CompareResult"]
@@ -196,15 +196,15 @@ def _to_result(
 
 
 def _warn_failures(name: str, results: list[TaskResult], error_score: float | str) -> None:
-    failed = [r for r in results if r.failed]
-    if not failed:
+    groups = group_failures(results)
+    if not groups:
         return
-    counts: dict[str, int] = {}
-    for r in failed:
-        counts[str(r.fit_error)] = counts.get(str(r.fit_error), 0) + 1
-    detail = "\n".join(f"{n} fits failed with the following error:\n{e}" for e, n in counts.items())
+    detail = "\n".join(
+        f"{g.count} fits failed with the following error:\n{g.traceback}" for g in groups
+    )
+    n_failed = sum(g.count for g in groups)
     warnings.warn(
-        f"{name}: {len(failed)} of {len(results)} fits failed; their score is set to "
+        f"{name}: {n_failed} of {len(results)} fits failed; their score is set to "
         f"{error_score}. Debug with error_score='raise'.\n{detail}",
         FitFailedWarning,
         stacklevel=3,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,15 @@ from gridfold.engine import run_study
 from gridfold.exceptions import DataError, GridfoldError, ParameterError
 from gridfold.executors import Executor, get_executor
 from gridfold.progress import progress_callback
-from gridfold.tasks import Model, Study, StudyData, TaskResult, results_by_model
+from gridfold.tasks import (
+    FailureGroup,
+    Model,
+    Study,
+    StudyData,
+    TaskResult,
+    group_failures,
+    results_by_model,
+)
 from gridfold.validation import check_candidates, check_data, check_grid_not_empty
 
 __all__ = [
@@ -41,25 +49,6 @@ __all__ = [
     "prepare",
     "run_config",
 ]
-
-
-@dataclass(frozen=True)
-class FailureGroup:
-    """Failed fits of one model that raised the same error.
-
-    Attributes
-    ----------
-    message : str
-        The error, e.g. ``"ValueError: Unsupported set of arguments ..."``.
-    count : int
-        How many fits raised it.
-    traceback : str
-        The traceback of one of them.
-    """
-
-    message: str
-    count: int
-    traceback: str
 
 
 @dataclass(frozen=True)
@@ -302,7 +291,7 @@ def _outcome(
     cfg: StudyConfig, study: Study, index: int, rows: list[TaskResult], spec: str
 ) -> ModelOutcome:
     model = study.models[index]
-    failures = _group_failures(rows)
+    failures = group_failures(rows)
     if failures and sum(f.count for f in failures) == len(rows):
         # scikit-learn raises when every fit failed; here the other models must
         # still be reported, so this model's scores are formatted as they are
@@ -333,19 +322,3 @@ def _outcome(
         n_fits=len(rows),
         failures=failures,
     )
-
-
-def _group_failures(rows: Sequence[TaskResult]) -> tuple[FailureGroup, ...]:
-    groups: dict[str, list[str]] = {}
-    for r in rows:
-        if r.fit_error is not None:
-            groups.setdefault(_last_line(r.fit_error), []).append(r.fit_error)
-    return tuple(
-        FailureGroup(message, len(tbs), tbs[0])
-        for message, tbs in sorted(groups.items(), key=lambda kv: -len(kv[1]))
-    )
-
-
-def _last_line(traceback: str) -> str:
-    lines = [line for line in traceback.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else traceback

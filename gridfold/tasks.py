@@ -137,9 +137,7 @@ class TaskResult:
         return self.fit_error is not None
 
 
-def results_by_model(
-    study: Study, results: Sequence[TaskResult]
-) -> list[list[TaskResult]]:
+def results_by_model(study: Study, results: Sequence[TaskResult]) -> list[list[TaskResult]]:
     """Sort results into one list per model, in candidate-major, split-minor order."""
     grouped: list[list[TaskResult | None]] = [
         [None] * (len(m.candidates) * study.n_splits) for m in study.models
@@ -153,3 +151,39 @@ def results_by_model(
             raise RuntimeError(f"model {study.models[m].name!r} is missing {missing} results")
         out.append([r for r in rows if r is not None])
     return out
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failed fits of one model that raised the same error.
+
+    Attributes
+    ----------
+    message : str
+        The error, e.g. ``"ValueError: Unsupported set of arguments ..."``.
+    count : int
+        How many fits raised it.
+    traceback : str
+        The traceback of one of them.
+    """
+
+    message: str
+    count: int
+    traceback: str
+
+
+def group_failures(results: Sequence[TaskResult]) -> tuple[FailureGroup, ...]:
+    """Failed fits grouped by their error (last traceback line), most frequent first."""
+    groups: dict[str, list[str]] = {}
+    for r in results:
+        if r.fit_error is not None:
+            groups.setdefault(_last_line(r.fit_error), []).append(r.fit_error)
+    return tuple(
+        FailureGroup(message, len(tbs), tbs[0])
+        for message, tbs in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    )
+
+
+def _last_line(traceback: str) -> str:
+    lines = [line for line in traceback.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else traceback
