@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,21 @@ def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[Task
     ]
 
 
+@dataclass(frozen=True)
+class _Node:
+    """What a trie node hands its children: the data as transformed by the prefix so far.
+
+    ``fit`` feeds the next fit (``fit_transform`` outputs), ``score`` the train
+    scores (``transform`` outputs; None without train scores), ``test`` the test
+    scores; ``shared`` is the prefix time already charged to each candidate below.
+    """
+
+    fit: Any
+    score: Any
+    test: Any
+    shared: float
+
+
 class _PipelineEvaluator:
     """Walks a pipeline's steps as a trie: each distinct prefix is fitted once.
 
@@ -117,7 +133,7 @@ class _PipelineEvaluator:
         self.y_train, self.y_test = y_train, y_test
         results = _plain(self.study, fallback)
         X_score = X_train if self.study.return_train_score else None
-        results += self._step(0, by_step, X_train, X_score, X_test, 0.0)
+        results += self._step(0, by_step, _Node(X_train, X_score, X_test, 0.0))
         return results
 
     def _per_step(self, candidate: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -138,18 +154,12 @@ class _PipelineEvaluator:
         return clone(step).set_params(**clone(params, safe=False))
 
     def _step(
-        self,
-        depth: int,
-        group: list[tuple[Task, list[dict[str, Any]]]],
-        X_fit: Any,
-        X_score: Any,
-        X_test: Any,
-        shared_time: float,
+        self, depth: int, group: list[tuple[Task, list[dict[str, Any]]]], node: _Node
     ) -> list[TaskResult]:
         if depth == len(self.names) - 1:
-            return self._final(group, X_fit, X_score, X_test, shared_time)
+            return self._final(group, node)
         results: list[TaskResult] = []
-        for members, outputs in self._fit_transformers(depth, group, X_fit):
+        for members, outputs in self._fit_transformers(depth, group, node.fit):
             tasks = [t for t, _ in members]
             if outputs is None:
                 results += _plain(self.study, tasks)
@@ -157,15 +167,15 @@ class _PipelineEvaluator:
             step, Xt_fit, seconds = outputs
             start = time.time()
             try:
-                Xt_test, Xt_score = self._transform(step, X_test, X_score)
+                Xt_test, Xt_score = self._transform(step, node.test, node.score)
             except Exception:  # noqa: BLE001 - scikit-learn records it as a scoring failure
                 Xt_test = None
             if Xt_test is None:  # outside the except: plain fits record it exactly
                 results += _plain(self.study, tasks)
                 continue
             seconds += time.time() - start
-            each = shared_time + seconds / len(members)
-            results += self._step(depth + 1, members, Xt_fit, Xt_score, Xt_test, each)
+            child = _Node(Xt_fit, Xt_score, Xt_test, node.shared + seconds / len(members))
+            results += self._step(depth + 1, members, child)
         return results
 
     @staticmethod
@@ -264,12 +274,7 @@ class _PipelineEvaluator:
         return [(view, Xt, seconds) for view, Xt in views]
 
     def _final(
-        self,
-        group: list[tuple[Task, list[dict[str, Any]]]],
-        X_fit: Any,
-        X_score: Any,
-        X_test: Any,
-        shared_time: float,
+        self, group: list[tuple[Task, list[dict[str, Any]]]], node: _Node
     ) -> list[TaskResult]:
         depth = len(self.names) - 1
         finals = [settings[depth] for _, settings in group]
@@ -277,62 +282,47 @@ class _PipelineEvaluator:
         paired: set[int] = set()
         for fam, g in self._paths_at(depth, finals, PathFamily):
             members = [group[i] for i in g]
-            results += self._final_path(fam, members, X_fit, X_score, X_test, shared_time)
+            results += self._final_path(fam, members, node)
             paired.update(g)
         for i, (task, settings) in enumerate(group):
             if i not in paired:
-                results += self._final_one(
-                    task, settings[depth], X_fit, X_score, X_test, shared_time
-                )
+                results += self._final_one(task, settings[depth], node)
         return results
 
-    def _final_one(
-        self,
-        task: Task,
-        settings: dict[str, Any],
-        X_fit: Any,
-        X_score: Any,
-        X_test: Any,
-        shared: float,
-    ) -> list[TaskResult]:
+    def _final_one(self, task: Task, settings: dict[str, Any], node: _Node) -> list[TaskResult]:
         start = time.time()
         try:
             final = self._make_step(len(self.names) - 1, settings)
             if not isinstance(final, str):
-                final.fit(_fresh(X_fit), self.y_train)
+                final.fit(_fresh(node.fit), self.y_train)
         except Exception:  # noqa: BLE001 - the plain fit records the error exactly
             final = None
         if final is None or isinstance(final, str):  # outside the except: no chained traceback
             return _plain(self.study, [task])
-        fit_time = shared + time.time() - start
+        fit_time = node.shared + time.time() - start
         return [
             _sklearn.score_fitted(
                 self.study,
                 task,
                 final,
-                (_fresh(X_score), self.y_train),
-                (_fresh(X_test), self.y_test),
+                (_fresh(node.score), self.y_train),
+                (_fresh(node.test), self.y_test),
                 fit_time,
             )
         ]
 
     def _final_path(
-        self,
-        fam: PathFamily,
-        members: list[tuple[Task, list[dict[str, Any]]]],
-        X_fit: Any,
-        X_score: Any,
-        X_test: Any,
-        shared: float,
+        self, fam: PathFamily, members: list[tuple[Task, list[dict[str, Any]]]], node: _Node
     ) -> list[TaskResult]:
         depth = len(self.names) - 1
-        fitted = self._fit_path(fam, depth, [settings[depth] for _, settings in members], X_fit)
+        finals = [settings[depth] for _, settings in members]
+        fitted = self._fit_path(fam, depth, finals, node.fit)
         if fitted is None:  # outside any except: no chained traceback in fit_error
             return _plain(self.study, [t for t, _ in members])
         views, seconds = fitted
-        each = shared + seconds
+        each = node.shared + seconds
         # One copy for all views: a family may cache work keyed on the array object.
-        X_score, X_test = _fresh(X_score), _fresh(X_test)
+        X_score, X_test = _fresh(node.score), _fresh(node.test)
         return [
             _sklearn.score_fitted(
                 self.study, task, view, (X_score, self.y_train), (X_test, self.y_test), each
