@@ -206,8 +206,7 @@ class _Ctx:
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], ctx: _Ctx) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling."
+            fix = _did_you_mean(key, allowed, "remove it or fix its spelling.")
             raise ctx.error(
                 f"unknown key {key!r}. Expected one of {list(allowed)}; fix: {fix}", key
             )
@@ -286,8 +285,7 @@ class DataConfig:
         wanted += [(self.groups, "groups")] if self.groups else []
         for name, key in wanted:
             if name not in columns:
-                close = difflib.get_close_matches(name, columns, n=1)
-                fix = f"did you mean {close[0]!r}?" if close else "use one of the columns."
+                fix = _did_you_mean(name, columns, "use one of the columns.")
                 raise self._error(
                     f"column {name!r} ({key}) is not in {self.path.name}. Expected one of its "
                     f"columns: {columns[:30]}{'...' if len(columns) > 30 else ''}; fix: {fix}",
@@ -468,8 +466,7 @@ def _parse_cv(table: Any, src: _Source) -> CVConfig:
     _expect(splitter, str, "a class name of sklearn.model_selection", "splitter", ctx)
     names = _splitter_names()
     if splitter not in names:
-        close = difflib.get_close_matches(splitter, names, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else "use one of them."
+        fix = _did_you_mean(splitter, names, "use one of them.")
         raise ctx.error(
             f"unknown splitter {splitter!r}. Expected a splitter of sklearn.model_selection: "
             f"{names}; fix: {fix}",
@@ -1154,3 +1151,9 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
         run=_parse_run(doc.get("run", {}), src),
         models=parsed,
     )
+
+
+def _did_you_mean(name: str, choices: Sequence[str], otherwise: str) -> str:
+    """The fix to suggest for a misspelt ``name``: the closest choice, else ``otherwise``."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else otherwise
