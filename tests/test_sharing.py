@@ -190,3 +190,16 @@ def test_pipeline_that_changes_its_input_in_place_is_not_shared() -> None:
     grid = {"c__n_neighbors": [1, 3]}
     assert all(isinstance(u, Task) for u in plan_units(study_for(pipe, grid, X, y), 1))
     assert_same_as_sklearn(pipe, grid, X * 5 + 3, y, cv=3, return_train_score=True, refit=False)
+
+
+def test_pipeline_with_fit_params_is_not_shared() -> None:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(60, 5, random_state=0)
+    pipe = Pipeline([("s", StandardScaler()), ("c", SVC())])
+    grid = {"c__C": [1.0, 2.0]}
+    study = study_for(pipe, grid, X, y)
+    assert any(isinstance(u, SharedTask) for u in plan_units(study, 1))
+    weighted = Study(study.models, StudyData(X, y, study.data.splits, {"c__sample_weight": y + 1}))
+    assert all(isinstance(u, Task) for u in plan_units(weighted, 1))
