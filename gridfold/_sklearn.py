@@ -101,6 +101,7 @@ def fit_and_score(study: Study, task: Task) -> TaskResult:
         fit_time=float(out["fit_time"]),
         score_time=float(out["score_time"]),
         fit_error=out["fit_error"],
+        error_kind=None if out["fit_error"] is None else "exception",
     )
 
 

@@ -121,7 +121,12 @@ class TaskResult:
     ``test_scores`` and ``train_scores`` are a float for one scorer and a dict
     for several, exactly as scikit-learn's ``_fit_and_score`` returns them;
     ``train_scores`` is None when train scores were not asked for.
-    ``fit_error`` holds the formatted traceback of a failed fit, else None.
+    ``fit_error`` holds the formatted traceback of a failed fit, else None;
+    ``error_kind`` says why it failed: ``"exception"`` (the fit raised; a
+    rerun would raise again), ``"crash"`` (the worker process died: a
+    signal, ``os._exit``, the kernel's OOM killer) or ``"timeout"`` (killed
+    after ``fit_timeout``). Crashes and timeouts depend on the machine, so a
+    resumed study runs them again; exceptions are kept.
     """
 
     task: Task
@@ -131,6 +136,7 @@ class TaskResult:
     fit_time: float
     score_time: float
     fit_error: str | None = None
+    error_kind: str | None = None
 
     @property
     def failed(self) -> bool:
