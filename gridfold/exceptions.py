@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "ConfigError",
     "ExecutorError",
+    "StoreError",
 ]
 
 
@@ -46,3 +47,14 @@ class ConfigError(GridfoldError, ValueError):
 
 class ExecutorError(GridfoldError, RuntimeError):
     """An executor could not be created or could not run tasks."""
+
+
+class StoreError(GridfoldError, RuntimeError):
+    """A results store could not be opened, read or written.
+
+    Raised for a store path whose folder does not exist, a file that is not a
+    gridfold results store (not an SQLite database, another program's database,
+    or another schema version), a database that stays locked by other
+    processes, or a row that cannot be stored. ``str(err)`` names the store,
+    says why, and how to fix it.
+    """
