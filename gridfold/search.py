@@ -145,7 +145,14 @@ class _EngineSearchMixin:
         refit_metric: Any,
         out: list[dict[str, Any]],
     ) -> None:
-        """Select the best candidate and refit, exactly as scikit-learn does."""
+        """Select the best candidate and refit, exactly as scikit-learn does.
+
+        The refit may use the search's idle cores where the fitted model is
+        the same whatever ``n_jobs`` is (:mod:`gridfold.refit`).
+        """
+        # Imported here, not at the top, to keep this change within _finish.
+        from gridfold.refit import refit_estimator, refit_threads
+
         search: Any = self
         results = search.cv_results_
         first_test_score = out[0]["test_scores"]
@@ -163,10 +170,8 @@ class _EngineSearchMixin:
         if self.refit:
             best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
             start = time.time()
-            if y is not None:
-                best.fit(X, y, **routed.estimator.fit)
-            else:
-                best.fit(X, **routed.estimator.fit)
+            # The workers are idle now: a forest grows its trees on their cores (same trees).
+            refit_estimator(best, X, y, routed.estimator.fit, refit_threads(self.n_jobs))
             search.refit_time_ = time.time() - start
             search.best_estimator_ = best
             if hasattr(best, "feature_names_in_"):
