@@ -529,6 +529,8 @@ def test_open_store_path_errors_are_store_errors(tmp_path: Path) -> None:
 def test_importing_stores_does_not_import_sklearn() -> None:
     code = (
         "import sys, gridfold.store;"
-        "assert 'sklearn' not in sys.modules, 'sklearn imported'"
+        "assert 'sklearn' not in sys.modules, 'sklearn imported';"
+        "from gridfold.store import task_keys, candidate_repr, KEY_VERSION;"
+        "assert 'sklearn' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
