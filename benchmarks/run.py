@@ -23,8 +23,11 @@ target, the same ratio without the refit (``refit_time_`` subtracted on both
 sides: the refit is one ordinary fit that nothing can share, so it caps the
 ratio of cases whose fits are expensive) and whether the results are
 identical: ``mean_test_score`` and ``rank_test_score`` exactly equal
-(``np.array_equal``) and the same ``best_params_``, checked on every repeat and
-for every gridfold side.
+(``np.array_equal``), the same ``best_params_`` and the same ``best_estimator_``
+predictions (``predict_proba`` where there is one) on the first rows of ``X``,
+bit for bit, checked on every repeat and for every gridfold side. The refit
+columns give each side's median ``refit_time_``: gridfold grows a forest's
+trees on the search's idle cores (:mod:`gridfold.refit`).
 
 The script exits with status 1 if any identity check fails or a fit raises;
 ratios are reported, never asserted (absolute seconds drift on shared
@@ -290,8 +293,13 @@ def pools() -> dict[str, Any]:
     return {"sk": getattr(_loky_slot, "_executor", None), "gf": getattr(local, "_pool", None)}
 
 
-def identical(a: Fitted, b: Fitted) -> tuple[bool, str]:
-    """Exact equality of mean/rank test scores and best params; why not, if not."""
+#: Rows of ``X`` on which both sides' ``best_estimator_`` must predict the same, bit for bit.
+N_PREDICT_ROWS = 500
+
+
+def identical(a: Fitted, b: Fitted, X: np.ndarray) -> tuple[bool, str]:
+    """Exact equality of mean/rank test scores, best params and best estimator's
+    predictions on ``X[:N_PREDICT_ROWS]``; why not, if not."""
     ra, rb = a.cv_results_, b.cv_results_
     problems = []
     if not np.array_equal(ra["mean_test_score"], rb["mean_test_score"], equal_nan=True):
@@ -301,13 +309,22 @@ def identical(a: Fitted, b: Fitted) -> tuple[bool, str]:
         problems.append("rank_test_score differs")
     if a.best_params_ != b.best_params_:
         problems.append(f"best_params_ {a.best_params_} != {b.best_params_}")
+    elif not np.array_equal(_predictions(a, X), _predictions(b, X)):
+        problems.append("best_estimator_ predictions differ")
     return not problems, "; ".join(problems)
+
+
+def _predictions(search: Fitted, X: np.ndarray) -> np.ndarray:
+    """The refitted model's probabilities (or predictions) on the first rows of ``X``."""
+    best, rows = search.best_estimator_, X[:N_PREDICT_ROWS]
+    return best.predict_proba(rows) if hasattr(best, "predict_proba") else best.predict(rows)
 
 
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     times: dict[str, list[float]] = {side: [] for side in [*sides, "sk1"]}
     search_times: dict[str, list[float]] = {side: [] for side in sides}
+    refit_times: dict[str, list[float]] = {side: [] for side in sides}
     failures: list[str] = []
     row: dict[str, Any] = {
         "name": case.name,
@@ -328,7 +345,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
             if reference is None:
                 reference = fitted
             else:
-                ok, why = identical(reference, fitted)
+                ok, why = identical(reference, fitted, X)
                 if not ok:
                     failures.append(f"warm-up {side}: {why}")
         log("  warm-up  " + "  ".join(f"{s} {t:.2f}s" for s, t in warm.items()))
@@ -342,9 +359,10 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
             for side in order:
                 t, fitted_by_side[side] = fit_once(side, case, X, y)
                 times[side].append(t)
-                search_times[side].append(t - fitted_by_side[side].refit_time_)
+                refit_times[side].append(fitted_by_side[side].refit_time_)
+                search_times[side].append(t - refit_times[side][-1])
             for side in sides[1:]:
-                ok, why = identical(fitted_by_side["sk"], fitted_by_side[side])
+                ok, why = identical(fitted_by_side["sk"], fitted_by_side[side], X)
                 if not ok:
                     failures.append(f"repeat {r} {side}: {why}")
             log(
@@ -383,6 +401,8 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         ratio=ratio(med(times["sk"]), med(times["gf"])),
         ratio_without_refit=ratio(med(search_times["sk"]), med(search_times["gf"])),
         ratio_of_minima=ratio(low(times["sk"]), low(times["gf"])),
+        sklearn_refit_s=med(refit_times["sk"]),
+        gridfold_refit_s=med(refit_times["gf"]),
         gridfold_noshare_s=med(times["gf_noshare"]) if "gf_noshare" in sides else None,
         ratio_noshare=(
             ratio(med(times["sk"]), med(times["gf_noshare"])) if "gf_noshare" in sides else None
@@ -392,6 +412,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         sklearn_n_jobs1_s=med(times["sk1"]) if times["sk1"] else None,
         times=times,
         search_times=search_times,
+        refit_times=refit_times,
     )
     row["meets_target"] = bool(row["ratio"] >= case.target)
     return row
@@ -408,6 +429,8 @@ def format_table(rows: list[dict]) -> str:
         "identical",
         "w/o refit",
         "of minima",
+        "sk refit s",
+        "gf refit s",
         "share=False s",
         "ratio",
         "sk n_jobs=1 s",
@@ -427,6 +450,8 @@ def format_table(rows: list[dict]) -> str:
             "yes" if r["identical"] else "NO",
             f"{r['ratio_without_refit']:.2f}",
             f"{r['ratio_of_minima']:.2f}",
+            f"{r['sklearn_refit_s']:.3f}",
+            f"{r['gridfold_refit_s']:.3f}",
             opt(r["gridfold_noshare_s"], ".3f"),
             opt(r["ratio_noshare"], ".2f"),
             opt(r["sklearn_n_jobs1_s"], ".3f"),
@@ -517,9 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nratio = sklearn median / gridfold median over {args.repeats} interleaved repeats "
         f"(> 1: gridfold faster), refit included; both n_jobs=-1 on {cpu_count()} cores;\n"
-        "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one plain "
-        "fit on both sides);\n"
+        "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one fit of "
+        "the same candidate on both sides);\n"
         "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
+        "sk/gf refit s = median refit_time_ of each side (gridfold grows forests on all workers);\n"
         "share=False = gridfold fitting every candidate on its own, and sklearn / that;\n"
         f"total {env['total_s']:.0f}s; load average {env['load_avg_start'][0]:.1f} at start, "
         f"{env['load_avg_end'][0]:.1f} at end"
