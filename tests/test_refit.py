@@ -40,6 +40,7 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_info
 
 import gridfold
+import gridfold.refit
 from gridfold.refit import n_jobs_param, refit_estimator, refit_threads
 
 # ----------------------------------------------------------------------------
@@ -261,6 +262,12 @@ def test_refit_threads_is_the_search_worker_count() -> None:
     assert refit_threads(-1) == cpu_count()
 
 
+def test_a_nested_search_refits_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inside a gridfold worker the other workers are still busy.
+    monkeypatch.setattr(gridfold.refit, "in_worker", lambda: True)
+    assert refit_threads(-1) == 1
+
+
 def test_a_forest_already_on_every_core_keeps_its_n_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = _classification()
     jobs = _record_forest_parallel(monkeypatch)
@@ -339,6 +346,21 @@ def test_forest_best_estimator_with_sample_weight(backend: str, n_jobs: int) -> 
         cv=3,
         fit_params={"sample_weight": weights},
     )
+    assert_same_model(got.best_estimator_, expected.best_estimator_, X)
+
+
+@pytest.mark.parametrize(("backend", "n_jobs"), BACKENDS, ids=BACKEND_IDS)
+def test_randomized_search_best_estimator(backend: str, n_jobs: int) -> None:
+    X, y = _regression()
+    space = {"n_estimators": [5, 10, 20], "max_features": [0.5, 1.0]}
+    kwargs: dict[str, Any] = {"n_iter": 4, "random_state": 0, "cv": 3}
+    expected = skms.RandomizedSearchCV(ExtraTreesRegressor(random_state=0), space, **kwargs)
+    got = gridfold.RandomizedSearchCV(
+        ExtraTreesRegressor(random_state=0), space, backend=backend, n_jobs=n_jobs, **kwargs
+    )
+    got.fit(X, y)
+    expected.fit(X, y)
+    assert got.best_params_ == expected.best_params_
     assert_same_model(got.best_estimator_, expected.best_estimator_, X)
 
 
