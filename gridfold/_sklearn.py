@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from sklearn.base import _fit_context, clone
 from sklearn.linear_model._base import _preprocess_data, _rescale_data
 from sklearn.linear_model._ridge import (
@@ -44,6 +46,7 @@ from gridfold.tasks import Study, Task, TaskResult
 __all__ = [
     "fit_context",
     "MultimetricScorer",
+    "failed_result",
     "check_method_params",
     "fit_and_score",
     "score_fitted",
@@ -212,3 +215,33 @@ def score_fitted(
         score_time=score_time,
         fit_error=None,
     )
+
+
+def failed_result(study: Study, task: Task, message: str, kind: str) -> TaskResult:
+    """The result of a fit that produced none (its worker died, or it timed out).
+
+    Shaped as scikit-learn's ``_fit_and_score`` shapes a failed fit: every
+    score is ``error_score`` (one per scorer for several), ``message`` is
+    the ``fit_error``. With ``error_score="raise"`` the caller raises instead.
+    """
+    scorer = study.models[task.model].scorer
+    value = np.nan if study.error_score == "raise" else study.error_score
+    scores: Any = (
+        {name: value for name in scorer._scorers}
+        if isinstance(scorer, _MultimetricScorer)
+        else value
+    )
+    return TaskResult(
+        task=task,
+        test_scores=scores,
+        train_scores=_copy(scores) if study.return_train_score else None,
+        n_test_samples=len(study.data.splits[task.split][1]),
+        fit_time=0.0,
+        score_time=0.0,
+        fit_error=message,
+        error_kind=kind,
+    )
+
+
+def _copy(scores: Any) -> Any:
+    return dict(scores) if isinstance(scores, dict) else scores

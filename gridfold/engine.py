@@ -7,9 +7,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
+from gridfold import _sklearn
+from gridfold.exceptions import ExecutorError
 from gridfold.executors.base import Executor
+from gridfold.executors.pool import WorkerLost
 from gridfold.sharing.planner import plan_units
-from gridfold.tasks import Study, Task, TaskResult, Unit, unit_size
+from gridfold.store.base import ResultStore, StoredResult
+from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit, unit_size
 
 __all__ = ["run_study", "Batcher"]
 
@@ -50,6 +54,9 @@ def run_study(
     tasks: Sequence[Task] | None = None,
     on_result: OnResult | None = None,
     share: bool = True,
+    store: ResultStore | None = None,
+    label: str = "",
+    retries: int = 1,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (default: all of the study's) on ``executor``.
 
@@ -58,43 +65,171 @@ def run_study(
     its own fit's. Results are handed to ``on_result`` as they arrive and
     returned in arrival order. The first exception a task raises (only with
     ``error_score='raise'``) cancels what has not started and propagates.
+
+    With a ``store``, tasks whose result it holds are not run again (their
+    stored result is returned, except crashes and timeouts, which depend on
+    the machine and are retried), and every new result is written to it, under
+    the study name ``label``, before ``on_result`` sees it.
+
+    A worker that dies fails only the unit it was running: a shared unit is
+    split into plain fits and run again; a fit is retried ``retries`` times,
+    then recorded as failed (``error_kind="crash"``). A fit killed after the
+    executor's ``fit_timeout`` is recorded at once (``error_kind="timeout"``).
+    Either is then handled by ``error_score``, as scikit-learn handles a fit
+    that raised. On Ctrl-C the running fits are stopped; what finished is kept.
     """
-    units: list[Unit] = (
-        plan_units(study, executor.n_workers, share) if tasks is None else list(tasks)
-    )
-    todo = deque(units)
+    wanted = list(study.tasks()) if tasks is None else list(tasks)
+    collector = _Collector(study, store, label, on_result)
+    wanted = collector.reuse(wanted)
+    units: list[Unit] = plan_units(study, executor.n_workers, share, tasks=wanted)
+    if not units:
+        return collector.results
     handle = executor.share(study)
     try:
-        return _drive(executor, handle, todo, on_result)
+        _Driver(study, executor, handle, collector, retries).run(deque(units))
     finally:
         executor.release(handle)
+    return collector.results
 
 
-def _drive(
-    executor: Executor, handle: object, todo: deque[Unit], on_result: OnResult | None
-) -> list[TaskResult]:
-    batcher = Batcher(executor.n_workers)
-    max_in_flight = executor.n_workers * executor.in_flight_per_worker
-    pending: dict[Future[list[TaskResult]], int] = {}
-    results: list[TaskResult] = []
-    try:
-        while todo or pending:
-            while todo and len(pending) < max_in_flight:
-                batch = _take(todo, batcher.size(len(todo)))
-                pending[executor.submit(handle, batch)] = len(batch)  # type: ignore[arg-type]
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                del pending[future]
-                batch_results = future.result()
-                batcher.observe(batch_results)
-                results.extend(batch_results)
-                if on_result is not None:
-                    for result in batch_results:
-                        on_result(result)
-    finally:
-        for future in pending:
-            future.cancel()
-    return results
+class _Collector:
+    """Where results go: the store first (so nothing finished is lost), then the caller."""
+
+    def __init__(
+        self, study: Study, store: ResultStore | None, label: str, on_result: OnResult | None
+    ) -> None:
+        self.study = study
+        self.store = store
+        self.label = label
+        self.on_result = on_result
+        self.results: list[TaskResult] = []
+        self.keys: dict[Task, str] = {}
+        if store is not None:
+            from gridfold.store.keys import task_keys
+
+            self.keys = task_keys(study)
+
+    def reuse(self, tasks: list[Task]) -> list[Task]:
+        """Hand over the stored results of ``tasks``; return the tasks still to run."""
+        if self.store is None:
+            return tasks
+        found = self.store.get(self.keys[t] for t in tasks if t in self.keys)
+        reused, todo = [], []
+        for task in tasks:
+            row = found.get(self.keys.get(task, ""))
+            if row is not None and row.error_kind not in RERUN_KINDS:
+                reused.append(row.to_result(task))
+            else:
+                todo.append(task)
+        self._hand_over(reused)
+        return todo
+
+    def add(self, results: Sequence[TaskResult]) -> None:
+        if self.store is not None and results:
+            self.store.put([self._row(r) for r in results if r.task in self.keys])
+        self._hand_over(results)
+
+    def _hand_over(self, results: Sequence[TaskResult]) -> None:
+        self.results.extend(results)
+        if self.on_result is not None:
+            for result in results:
+                self.on_result(result)
+
+    def _row(self, result: TaskResult) -> StoredResult:
+        from gridfold.store.keys import candidate_repr
+
+        model = self.study.models[result.task.model]
+        params = candidate_repr(model.candidates[result.task.candidate])
+        return StoredResult.from_result(
+            self.keys[result.task], result, study=self.label, model=model.name, params=params
+        )
+
+
+#: Failures that depend on the machine, not on the fit: a resumed study retries them.
+RERUN_KINDS = ("crash", "timeout")
+
+
+class _Driver:
+    """Keeps the executor busy and turns lost workers into retries or failed fits."""
+
+    def __init__(
+        self,
+        study: Study,
+        executor: Executor,
+        handle: object,
+        collector: _Collector,
+        retries: int,
+    ) -> None:
+        self.study = study
+        self.executor = executor
+        self.handle = handle
+        self.collector = collector
+        self.retries = retries
+        self.crashes: dict[Task, int] = {}
+        self.batcher = Batcher(executor.n_workers)
+
+    def run(self, todo: deque[Unit]) -> None:
+        max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
+        pending: dict[Future[list[TaskResult]], list[Unit]] = {}
+        try:
+            while todo or pending:
+                while todo and len(pending) < max_in_flight:
+                    batch = _take(todo, self.batcher.size(len(todo)))
+                    pending[self.executor.submit(self.handle, batch)] = batch  # type: ignore[arg-type]
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del pending[future]
+                    self._collect(future, todo)
+        except (KeyboardInterrupt, SystemExit):
+            self.executor.abort()  # stop the running fits; finished ones are already stored
+            raise
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _collect(self, future: Future[list[TaskResult]], todo: deque[Unit]) -> None:
+        try:
+            results = future.result()
+        except WorkerLost as lost:
+            self.collector.add(lost.done)
+            todo.extendleft(reversed(lost.rest))  # never started: no attempt spent
+            self._lost(lost, todo)
+            return
+        self.batcher.observe(results)
+        self.collector.add(results)
+
+    def _lost(self, lost: WorkerLost, todo: deque[Unit]) -> None:
+        unit = lost.lost
+        if isinstance(unit, SharedTask):
+            # Which of its fits failed is unknown: run them one by one, each with its own
+            # attempts (and its own time limit).
+            todo.extendleft(reversed(unit.tasks()))
+            return
+        kind = "timeout" if lost.timed_out else "crash"
+        self.crashes[unit] = attempts = self.crashes.get(unit, 0) + 1
+        if kind == "crash" and attempts <= self.retries:
+            todo.appendleft(unit)
+            return
+        message = _failure_message(self.study, unit, lost, attempts)
+        self.collector.add([_sklearn.failed_result(self.study, unit, message, kind)])
+        if self.study.error_score == "raise":
+            raise ExecutorError(message.strip().splitlines()[-1]) from lost
+
+
+def _failure_message(study: Study, task: Task, lost: WorkerLost, attempts: int) -> str:
+    model = study.models[task.model]
+    params = model.candidates[task.candidate]
+    what = f"{model.name} with {params}"  # no split: scikit-learn groups equal messages
+    if lost.timed_out:
+        return (
+            f"The fit of {what} was stopped.\n"
+            f"FitTimeout: the fit {lost.reason} (fit_timeout); its worker was restarted"
+        )
+    return (
+        f"The worker process fitting {what} died ({attempts} attempt"
+        f"{'s' * (attempts != 1)}); a dead process leaves no Python traceback.\n"
+        f"WorkerCrashed: the worker process {lost.reason}"
+    )
 
 
 def _take(todo: deque[Unit], n_tasks: int) -> list[Unit]:

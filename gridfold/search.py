@@ -21,7 +21,9 @@ from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
 from gridfold import _sklearn
 from gridfold.engine import run_study
 from gridfold.executors import get_executor
+from gridfold.executors.base import check_retries
 from gridfold.progress import progress_callback
+from gridfold.store.base import open_store
 from gridfold.tasks import Model, Study, StudyData, results_by_model
 from gridfold.validation import (
     check_candidates,
@@ -36,6 +38,10 @@ _EXTRA_CONSTRAINTS: dict[str, Any] = {
     "backend": [str, None],
     "progress": ["boolean"],
     "share": ["boolean"],
+    # Checked by open_store / get_executor / check_retries, with messages that say the fix.
+    "store": "no_validation",
+    "fit_timeout": "no_validation",
+    "retries": "no_validation",
     # Checked by get_executor, which raises ParameterError with a fix, as compare() does.
     "n_jobs": "no_validation",
 }
@@ -56,6 +62,9 @@ class _EngineSearchMixin:
     backend: str | None
     progress: bool
     share: bool
+    store: Any
+    fit_timeout: float | None
+    retries: int
 
     def _candidates(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -117,12 +126,26 @@ class _EngineSearchMixin:
             error_score=self.error_score,
             verbose=self.verbose,
         )
+        retries = check_retries(self.retries)
+        store = open_store(self.store)
         # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
         # so an input error above must not leave one behind. Bad n_jobs still fails
         # before any fit.
-        executor = get_executor(self.backend, self.n_jobs)
-        with executor, progress_callback(study, enabled=self.progress) as on_result:
-            results = run_study(study, executor, on_result=on_result, share=self.share)
+        try:
+            executor = get_executor(self.backend, self.n_jobs, self.fit_timeout)
+            with executor, progress_callback(study, enabled=self.progress) as on_result:
+                results = run_study(
+                    study,
+                    executor,
+                    on_result=on_result,
+                    share=self.share,
+                    store=store,
+                    label=model.name,
+                    retries=retries,
+                )
+        finally:
+            if store is not None and store is not self.store:  # opened from a path here
+                store.close()
         out = _sklearn.warn_or_raise_about_fit_failures(
             results_by_model(study, results)[0],
             self.error_score,
@@ -196,6 +219,21 @@ _SEARCH_PARAMS_DOC = """
         prefixes), see :mod:`gridfold.sharing`. False fits every candidate on
         its own, as scikit-learn does. Either way the scores are identical.
 
+    store : ResultStore, str or path-like, default=None
+        Keep every fit's result as it arrives: a :class:`gridfold.store.ResultStore`
+        or the path of an SQLite file (created if missing). A later ``fit``
+        with the same store runs only the fits it does not hold, so an
+        interrupted search resumes, and a grown grid reuses every fit whose
+        estimator, parameters, data, split and scoring are unchanged.
+    fit_timeout : float, default=None
+        Seconds a fit may run before its worker process is killed and the fit
+        recorded as failed (score ``error_score``). Needs a process backend;
+        with ``backend=None`` processes are used even for ``n_jobs=1``.
+    retries : int, default=1
+        Times a fit whose worker process died (a segfault, the out-of-memory
+        killer) is run again before it is recorded as failed. A fit that
+        raises a Python exception is never retried: it would raise again.
+
     ``pre_dispatch`` is accepted for compatibility and ignored: gridfold keeps
     two batches per worker in flight and sizes batches from measured fit times.
 """
@@ -226,6 +264,9 @@ class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
         backend: str | None = None,
         progress: bool = False,
         share: bool = True,
+        store: Any = None,
+        fit_timeout: float | None = None,
+        retries: int = 1,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -242,6 +283,9 @@ class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
         self.backend = backend
         self.progress = progress
         self.share = share
+        self.store = store
+        self.fit_timeout = fit_timeout
+        self.retries = retries
 
     def _space(self) -> Any:
         return self.param_grid
@@ -281,6 +325,9 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
         backend: str | None = None,
         progress: bool = False,
         share: bool = True,
+        store: Any = None,
+        fit_timeout: float | None = None,
+        retries: int = 1,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -299,6 +346,9 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
         self.backend = backend
         self.progress = progress
         self.share = share
+        self.store = store
+        self.fit_timeout = fit_timeout
+        self.retries = retries
 
     def _space(self) -> Any:
         return self.param_distributions

@@ -15,6 +15,8 @@ from gridfold.tasks import TaskResult, Unit
 __all__ = [
     "run_batch",
     "run_batch_in_thread",
+    "run_unit",
+    "unpicklable_result",
     "init_process_worker",
     "in_worker",
     "THREAD_ENV_VARS",
@@ -61,3 +63,25 @@ def run_batch_in_thread(handle: StudyHandle, units: Sequence[Unit]) -> list[Task
         return run_batch(handle, units)
     finally:
         _thread_state.busy = False
+
+
+def run_unit(handle: StudyHandle, unit: Unit) -> list[TaskResult]:
+    """Evaluate one unit of the study behind ``handle`` (in a pool worker)."""
+    return evaluate_unit(handle.load(), unit)
+
+
+def unpicklable_result(handle: StudyHandle, result: TaskResult, exc: BaseException) -> TaskResult:
+    """``result`` if it pickles, else a failed fit saying why it could not be sent back."""
+    import cloudpickle
+
+    from gridfold._sklearn import failed_result
+
+    try:
+        cloudpickle.dumps(result)
+        return result
+    except Exception:  # noqa: BLE001 - any pickling error
+        message = (
+            f"ResultNotPicklable: the result of this fit could not be sent back from the "
+            f"worker: {exc!r}"
+        )
+        return failed_result(handle.load(), result.task, message, "exception")

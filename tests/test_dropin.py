@@ -66,7 +66,7 @@ def test_get_set_params_and_clone_include_new_params(name: str) -> None:
 def test_same_params_as_sklearn_plus_ours() -> None:
     ours = set(gridfold.GridSearchCV(SVC(), {}).get_params(deep=False))
     theirs = set(skms.GridSearchCV(SVC(), {}).get_params(deep=False))
-    assert ours - theirs == {"backend", "progress", "share"} and theirs <= ours
+    assert ours - theirs == {"backend", "progress", "share", "store", "fit_timeout", "retries"} and theirs <= ours
     ours = set(gridfold.RandomizedSearchCV(SVC(), {}).get_params(deep=False))
     theirs = set(skms.RandomizedSearchCV(SVC(), {}).get_params(deep=False))
     assert ours - theirs == {"backend", "progress", "share"} and theirs <= ours

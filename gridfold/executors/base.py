@@ -20,6 +20,8 @@ __all__ = [
     "get_executor",
     "available_backends",
     "resolve_n_jobs",
+    "check_fit_timeout",
+    "check_retries",
 ]
 
 
@@ -39,12 +41,21 @@ class Executor(ABC):
     - :meth:`shutdown` may be called more than once; the executor is a
       context manager that calls it on exit.
     - ``n_workers`` is the number of batches that run at once.
+    - A worker that dies fails only its own batch: the future gets a
+      :class:`~gridfold.executors.pool.WorkerLost` naming the unit it was
+      running, the results it had finished and the units it had not started;
+      the executor stays usable. The same for a unit killed after its time
+      limit (``supports_timeout`` executors, ``fit_timeout``).
 
     Capability flags describe an executor instead of ``isinstance`` checks.
     """
 
     name: ClassVar[str]
     uses_processes: ClassVar[bool] = False
+    #: Can stop a fit that runs too long (``fit_timeout``): needs a process to kill.
+    supports_timeout: ClassVar[bool] = False
+    #: Seconds a fit may run before it is stopped and recorded as failed.
+    fit_timeout: float | None = None
     #: Batches kept in flight per worker, so a worker never waits for the driver.
     in_flight_per_worker: ClassVar[int] = 2
 
@@ -61,6 +72,12 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
         """Start evaluating ``units``; return a future of all their results."""
+
+    def abort(self) -> None:  # noqa: B027 - optional hook
+        """Stop the fits that are running (Ctrl-C); the executor stays usable.
+
+        Executors that cannot stop a running fit (threads) let it finish.
+        """
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop the workers this executor owns, if any."""
@@ -94,16 +111,23 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_executor(backend: str | None, n_jobs: int | None) -> Executor:
+def get_executor(
+    backend: str | None, n_jobs: int | None, fit_timeout: float | None = None
+) -> Executor:
     """The executor for ``backend`` and ``n_jobs``.
 
     ``backend=None`` picks ``"sequential"`` when ``n_jobs`` resolves to 1 and
     ``"processes"`` otherwise, as scikit-learn's default loky backend does.
     Inside a gridfold worker, nested searches always run sequentially.
+    With ``fit_timeout``, None picks ``"processes"`` even for one worker: only
+    a process can be stopped in the middle of a fit.
     """
     from gridfold.worker import in_worker
 
     n_workers = resolve_n_jobs(n_jobs)
+    fit_timeout = check_fit_timeout(fit_timeout)
+    if backend is None and fit_timeout is not None and not in_worker():
+        backend = "processes"
     if backend is None:
         backend = "sequential" if n_workers == 1 or in_worker() else "processes"
     if backend not in _REGISTRY:
@@ -112,8 +136,33 @@ def get_executor(backend: str | None, n_jobs: int | None) -> Executor:
             "fix: pass one of these names as backend= (or --backend)."
         )
     if in_worker():
-        backend, n_jobs = "sequential", 1
-    return _REGISTRY[backend]()(n_jobs)
+        return _REGISTRY["sequential"]()(1)
+    factory = _REGISTRY[backend]()
+    if fit_timeout is None:
+        return factory(n_jobs)
+    if not getattr(factory, "supports_timeout", False):
+        raise ParameterError(
+            f"fit_timeout={fit_timeout!r} needs a backend that can stop a running fit, but "
+            f"backend={backend!r} cannot (a thread cannot be killed); fix: use "
+            "backend='processes' or drop fit_timeout."
+        )
+    return factory(n_jobs, fit_timeout=fit_timeout)  # type: ignore[call-arg]
+
+
+def check_fit_timeout(fit_timeout: Any) -> float | None:
+    """``fit_timeout`` as seconds, or None; ParameterError if not a positive number."""
+    if fit_timeout is None:
+        return None
+    if (
+        isinstance(fit_timeout, bool)
+        or not isinstance(fit_timeout, numbers.Real)
+        or not float(fit_timeout) > 0
+    ):
+        raise ParameterError(
+            f"fit_timeout={fit_timeout!r} is invalid. Expected a positive number of seconds "
+            "or None (no limit); fix: pass for example fit_timeout=600."
+        )
+    return float(fit_timeout)
 
 
 def resolve_n_jobs(n_jobs: Any) -> int:
@@ -131,3 +180,13 @@ def resolve_n_jobs(n_jobs: Any) -> int:
             "fix: pass for example n_jobs=-1."
         )
     return max(1, int(joblib.effective_n_jobs(n_jobs)))
+
+
+def check_retries(retries: Any) -> int:
+    """``retries`` as a count of reruns after a worker crash; ParameterError if invalid."""
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ParameterError(
+            f"retries={retries!r} is invalid. Expected how many times to rerun a fit whose "
+            "worker process died: an integer >= 0; fix: pass for example retries=1."
+        )
+    return int(retries)

@@ -1,4 +1,4 @@
-"""Executors on this machine: sequential, threads and loky processes."""
+"""Executors on this machine: sequential, threads and worker processes."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from joblib import cpu_count
-from joblib.externals.loky import ProcessPoolExecutor
 from threadpoolctl import threadpool_limits
 
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
-from gridfold.executors.base import Executor
-from gridfold.tasks import Study, TaskResult, Unit
+from gridfold.executors.base import Executor, check_fit_timeout
+from gridfold.executors.pool import FaultTolerantPool
+from gridfold.tasks import Study, TaskResult, Unit, unit_size
 from gridfold.worker import THREAD_ENV_VARS, init_process_worker, run_batch, run_batch_in_thread
 
 __all__ = ["SequentialExecutor", "ThreadExecutor", "ProcessExecutor", "inner_threads"]
@@ -89,50 +89,57 @@ def _limit_openmp_in_thread(inner: int) -> None:
 
 
 _pool_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_pool: FaultTolerantPool | None = None
 _pool_key: tuple[int, int, float] | None = None
 
 
-def _process_pool(n_workers: int, inner: int, idle_timeout: float) -> ProcessPoolExecutor:
-    """gridfold's own reusable loky pool, kept for the life of the process.
+def _process_pool(n_workers: int, inner: int, idle_timeout: float) -> FaultTolerantPool:
+    """gridfold's reusable process pool, kept for the life of the process.
 
-    Not loky's global reusable executor: joblib (scikit-learn's ``n_jobs``)
-    claims that one slot with other arguments, so each would shut the other's
-    pool down, and joblib then fails on gridfold's pool. Idle workers exit
-    after ``idle_timeout``; loky starts new ones on the next submit.
+    Worker start-up costs about a second (a fresh interpreter importing
+    scikit-learn), so workers outlive one study, as joblib's do; idle ones
+    exit after ``idle_timeout`` and are started again on demand.
     """
     global _pool, _pool_key
     key = (n_workers, inner, idle_timeout)
     with _pool_lock:
-        if _pool is not None and (
-            _pool_key != key or _pool._flags.broken or _pool._flags.shutdown
-        ):
-            _pool.shutdown(wait=True)
+        if _pool is not None and (_pool_key != key or _pool.broken):
+            _pool.shutdown()
             _pool = None
         if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=n_workers,
-                timeout=idle_timeout,
+            _pool = FaultTolerantPool(
+                n_workers,
+                env={var: str(inner) for var in THREAD_ENV_VARS},
                 initializer=init_process_worker,
                 initargs=(inner,),
-                env={var: str(inner) for var in THREAD_ENV_VARS},
+                idle_timeout=idle_timeout,
             )
             _pool_key = key
         return _pool
 
 
 class ProcessExecutor(Executor):
-    """A reusable loky process pool: workers outlive one study, as in joblib.
+    """A reusable pool of worker processes that survives their deaths.
 
     Each worker caps BLAS/OpenMP threads at ``cores // n_workers`` and
-    memory-maps the study's arrays once (see :mod:`gridfold.data`).
+    memory-maps the study's arrays once (see :mod:`gridfold.data`). A worker
+    that dies fails only the unit it was running (see
+    :mod:`gridfold.executors.pool`); with ``fit_timeout``, a unit running past
+    it has its worker killed.
     """
 
     name = "processes"
     uses_processes = True
+    supports_timeout = True
 
-    def __init__(self, n_jobs: int | None = None, idle_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        n_jobs: int | None = None,
+        idle_timeout: float = 300.0,
+        fit_timeout: float | None = None,
+    ) -> None:
         super().__init__(n_jobs)
+        self.fit_timeout = check_fit_timeout(fit_timeout)
         self._pool = _process_pool(self.n_workers, inner_threads(self.n_workers), idle_timeout)
         self._cleanups: dict[str, weakref.finalize] = {}
 
@@ -146,11 +153,16 @@ class ProcessExecutor(Executor):
             self._cleanups.pop(handle.path)()
 
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
-        future: Future[list[TaskResult]] = self._pool.submit(run_batch, handle, tuple(units))
-        return future
+        return self._pool.submit(handle, units, [self.time_limit(u) for u in units])
+
+    def time_limit(self, unit: Unit) -> float | None:
+        """Seconds ``unit`` may run: ``fit_timeout`` per fit it stands for."""
+        return None if self.fit_timeout is None else self.fit_timeout * unit_size(unit)
+
+    def abort(self) -> None:
+        self._pool.kill_running()
 
     def shutdown(self) -> None:
-        # The pool is reusable across studies (worker start-up costs ~1 s);
-        # loky ends idle workers after ``idle_timeout``.
+        # The pool is reusable across studies; idle workers exit after ``idle_timeout``.
         for path in list(self._cleanups):
             self._cleanups.pop(path)()

@@ -32,19 +32,26 @@ from gridfold.tasks import Model, SharedTask, Study, Task, Unit
 __all__ = ["plan_units", "path_groups", "other_params_key", "content_key", "mutates_input"]
 
 
-def plan_units(study: Study, n_workers: int, share: bool = True) -> list[Unit]:
-    """The units to run for ``study``: all of its tasks, some grouped."""
-    if not share:
-        return list(study.tasks())
+def plan_units(
+    study: Study, n_workers: int, share: bool = True, tasks: Sequence[Task] | None = None
+) -> list[Unit]:
+    """The units to run ``tasks`` (default: all of the study's), some grouped."""
+    wanted = list(study.tasks()) if tasks is None else list(tasks)
+    if not share or not wanted:
+        return list(wanted)
+    todo = set(wanted)
     shared: list[SharedTask] = []
     grouped: set[Task] = set()
     for m, model in enumerate(study.models):
         for s, (train, _) in enumerate(study.data.splits):
             for kind, cands in _model_groups(model, len(train), bool(study.data.fit_params)):
-                unit = SharedTask(m, cands, s, kind)
+                left = tuple(c for c in cands if Task(m, c, s) in todo)  # a resumed study
+                if len(left) < 2:
+                    continue
+                unit = SharedTask(m, left, s, kind)
                 shared.append(unit)
                 grouped.update(unit.tasks())
-    plain = [t for t in study.tasks() if t not in grouped]  # in the study's own order
+    plain = [t for t in wanted if t not in grouped]  # in the study's own order
     return [*_widen(shared, n_workers, len(plain)), *plain]
 
 
@@ -141,11 +148,7 @@ def _widen(shared: list[SharedTask], n_workers: int, n_plain: int) -> list[Share
         return n_workers * (2 if unit.kind == "pipeline" else 1)
 
     units = sorted(shared, key=lambda u: -len(u.candidates))
-    while (
-        units
-        and len(units) + n_plain < wanted(units[0])
-        and len(units[0].candidates) > 1
-    ):
+    while units and len(units) + n_plain < wanted(units[0]) and len(units[0].candidates) > 1:
         big = units.pop(0)
         half = len(big.candidates) // 2
         for part in (big.candidates[:half], big.candidates[half:]):

@@ -1,0 +1,467 @@
+"""A process pool where one dying worker costs one unit of work, not the pool.
+
+loky (and :mod:`concurrent.futures`) mark the whole pool broken when one
+worker dies and fail every task in flight without saying which one killed
+it (scikit-learn #29579, joblib #812). gridfold needs the opposite: know
+exactly which unit a dead worker was running, keep what it had finished,
+restart only that worker and let the others carry on. So this module keeps
+one pipe per worker and hands each worker one batch at a time:
+
+- the worker sends each unit's results as soon as the unit ends, so the
+  driver always knows which unit is running and since when;
+- a worker that dies (signal, ``os._exit``, OOM killer) is noticed through
+  its process sentinel; its batch's future fails with :class:`WorkerLost`
+  carrying the results it had sent, the unit it was running and why it died;
+- a unit running past its time limit gets its worker killed (SIGKILL): the
+  same path, marked ``timed_out``;
+- a result that cannot be pickled becomes a failed fit in the worker.
+
+Workers are started by loky's process launcher (fresh interpreters, safe with
+OpenMP and BLAS thread pools, and unlike ``multiprocessing``'s spawn, they do
+not re-import the caller's ``__main__``, so scripts need no main guard), with
+the thread caps in their environment before numpy loads, and ignore SIGINT:
+Ctrl-C is the driver's to handle. They are reused across studies and exit when idle for
+``idle_timeout`` seconds, or when the driver goes away (end of file on their
+pipe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import signal
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import cloudpickle
+from joblib.externals.loky.backend.context import get_context
+
+from gridfold.exceptions import ExecutorError
+from gridfold.tasks import TaskResult, Unit
+
+__all__ = ["WorkerLost", "FaultTolerantPool", "RemoteTraceback", "describe_exit"]
+
+
+class WorkerLost(ExecutorError):
+    """The worker running a batch died (or was killed for its time limit).
+
+    Attributes
+    ----------
+    done : list of TaskResult
+        Results of the batch's units that finished before.
+    lost : Unit
+        The unit the worker was running.
+    rest : tuple of Unit
+        The batch's units that had not started.
+    reason : str
+        What happened, e.g. ``"killed by signal SIGSEGV"``.
+    timed_out : bool
+        True when gridfold killed the worker because ``lost`` ran past its limit.
+    """
+
+    def __init__(
+        self,
+        done: list[TaskResult],
+        lost: Unit,
+        rest: tuple[Unit, ...],
+        reason: str,
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(f"a worker process {reason} while evaluating {lost}")
+        self.done = done
+        self.lost = lost
+        self.rest = rest
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Human words for a worker's exit code (negative: the signal that killed it)."""
+    if exitcode is None:
+        return "disappeared"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = {
+            "SIGSEGV": " (a segmentation fault in native code)",
+            "SIGKILL": " (killed: often the kernel's out-of-memory killer; see `dmesg`)",
+            "SIGABRT": " (aborted by native code)",
+        }.get(name, "")
+        return f"was killed by {name}{hint}"
+    return f"exited with code {exitcode} (os._exit or sys.exit in a fit)"
+
+
+@dataclass
+class _Job:
+    future: Future[list[TaskResult]]
+    handle: Any
+    units: tuple[Unit, ...]
+    limits: tuple[float | None, ...]  # seconds each unit may run (None: no limit)
+    results: list[TaskResult] = field(default_factory=list)
+    running: int = 0  # index of the unit the worker is on
+    started: float = 0.0  # when that unit started (driver clock)
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    job: _Job | None = None
+    idle_since: float = field(default_factory=time.monotonic)
+    killed_for_timeout: bool = False
+
+
+class FaultTolerantPool:
+    """``n_workers`` worker processes, one batch each at a time.
+
+    Parameters
+    ----------
+    n_workers : int
+        Processes to run at once.
+    env : dict of str to str
+        Environment set for the workers (thread caps), before numpy loads.
+    initializer : callable
+        Called with ``initargs`` in each worker before its first batch.
+    idle_timeout : float
+        Seconds after which an idle worker exits (restarted on demand).
+    """
+
+    def __init__(
+        self,
+        n_workers: int,
+        *,
+        env: dict[str, str],
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...],
+        idle_timeout: float = 300.0,
+    ) -> None:
+        self.n_workers = n_workers
+        self._env = env
+        self._init = cloudpickle.dumps((initializer, initargs))
+        self._idle_timeout = idle_timeout
+        self._ctx = get_context("loky")
+        self._queue: deque[_Job] = deque()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._wake_r: Connection
+        self._wake_w: Connection
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._closed = False
+        self._thread = threading.Thread(target=self._manage, name="gridfold-pool", daemon=True)
+        self._thread.start()
+        _track(self)
+
+    # -- driver API -------------------------------------------------------
+
+    def submit(
+        self,
+        handle: Any,
+        units: Sequence[Unit],
+        limits: Sequence[float | None] | None = None,
+    ) -> Future[list[TaskResult]]:
+        """Queue a batch; its future resolves to the results of all its units.
+
+        ``limits`` gives the seconds each unit may run before its worker is
+        killed (None: no limit).
+        """
+        future: Future[list[TaskResult]] = Future()
+        limits = tuple(limits) if limits is not None else (None,) * len(units)
+        with self._lock:
+            if self._closed:
+                raise ExecutorError("the process pool was shut down; create a new executor")
+            self._queue.append(_Job(future, handle, tuple(units), limits))
+        self._wake()
+        return future
+
+    def kill_running(self) -> None:
+        """Kill the workers that are busy (Ctrl-C): their batches fail, the pool lives on."""
+        with self._lock:
+            for worker in list(self._workers):
+                if worker.job is not None:
+                    _kill(worker.process)
+
+    def shutdown(self) -> None:
+        """Stop every worker and the manager thread; fail what has not finished."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake()
+        self._thread.join()
+
+    @property
+    def broken(self) -> bool:
+        return self._closed or not self._thread.is_alive()
+
+    # -- manager thread ---------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"")
+        except OSError:  # the manager already closed its end
+            pass
+
+    def _manage(self) -> None:
+        try:
+            while not self._closed:
+                self._dispatch()
+                self._poll(self._wait_seconds())
+        finally:
+            self._stop_all()
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue:
+                worker = self._idle_worker()
+                if worker is None:
+                    return
+                job = self._queue.popleft()
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled before it started
+                self._start(worker, job)
+
+    def _idle_worker(self) -> _Worker | None:
+        for worker in self._workers:
+            if worker.job is None:
+                return worker
+        if len(self._workers) < self.n_workers:
+            worker = self._spawn()
+            self._workers.append(worker)
+            return worker
+        return None
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self._init), name="gridfold-worker", env=self._env
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _start(self, worker: _Worker, job: _Job) -> None:
+        job.started = math.inf  # until the worker says it started
+        worker.job = job
+        try:
+            worker.conn.send_bytes(cloudpickle.dumps((job.handle, job.units)))
+        except Exception as exc:  # noqa: BLE001 - a batch that cannot be pickled
+            worker.job = None
+            if isinstance(exc, OSError):  # the worker died before it could read it
+                self._queue.appendleft(_Job(job.future, job.handle, job.units, job.limits))
+                return
+            job.future.set_exception(exc)
+
+    def _wait_seconds(self) -> float:
+        now = time.monotonic()
+        deadline = now + min(self._idle_timeout, 1.0)
+        for worker in self._workers:
+            limit = self._limit(worker)
+            if limit is not None:
+                deadline = min(deadline, worker.job.started + limit)  # type: ignore[union-attr]
+        return max(0.0, deadline - now)
+
+    def _limit(self, worker: _Worker) -> float | None:
+        if worker.job is None or worker.killed_for_timeout:
+            return None
+        return worker.job.limits[worker.job.running]
+
+    def _poll(self, timeout: float) -> None:
+        busy = {w.conn: w for w in self._workers if w.job is not None}
+        sentinels = {w.process.sentinel: w for w in self._workers}
+        ready = wait([self._wake_r, *busy, *sentinels], timeout)
+        for obj in ready:
+            if obj is self._wake_r:
+                self._drain_wake()
+            elif obj in busy:
+                self._receive(busy[obj])
+        for obj in ready:
+            if obj in sentinels and sentinels[obj] in self._workers:
+                self._bury(sentinels[obj])
+        self._enforce_limits()
+        self._retire_idle()
+
+    def _drain_wake(self) -> None:
+        while self._wake_r.poll():
+            self._wake_r.recv_bytes()
+
+    def _receive(self, worker: _Worker) -> bool:
+        """Take one message from ``worker``; False at end of file (it died)."""
+        try:
+            kind, payload = cloudpickle.loads(worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            return False  # its sentinel tells the rest
+        job = worker.job
+        assert job is not None
+        if kind == "started":  # the clock of a time limit starts now, not at start-up
+            job.started = time.monotonic()
+            return True
+        if kind == "error":  # a fit raised with error_score="raise"
+            worker.job, worker.idle_since = None, time.monotonic()
+            exc, tb = payload
+            exc.__cause__ = RemoteTraceback(tb)
+            job.future.set_exception(exc)
+            return True
+        job.results.extend(payload)
+        job.running += 1
+        job.started = time.monotonic()
+        if job.running == len(job.units):
+            worker.job, worker.idle_since = None, time.monotonic()
+            job.future.set_result(job.results)
+        return True
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker died: fail its batch with what it had done, forget the worker."""
+        while worker.job is not None and worker.conn.poll():  # results sent before it died
+            if not self._receive(worker):
+                break
+        worker.process.join()
+        worker.conn.close()
+        self._workers.remove(worker)
+        job = worker.job
+        if job is None:
+            return
+        reason = describe_exit(worker.process.exitcode)
+        if worker.killed_for_timeout:
+            reason = f"ran past its time limit of {job.limits[job.running]:g} s and was killed"
+        job.future.set_exception(
+            WorkerLost(
+                job.results,
+                job.units[job.running],
+                job.units[job.running + 1 :],
+                reason,
+                timed_out=worker.killed_for_timeout,
+            )
+        )
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        for worker in self._workers:
+            limit = self._limit(worker)
+            if limit is not None and now - worker.job.started > limit:  # type: ignore[union-attr]
+                worker.killed_for_timeout = True
+                _kill(worker.process)
+
+    def _retire_idle(self) -> None:
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.job is None and now - worker.idle_since > self._idle_timeout:
+                self._stop(worker)
+
+    def _stop(self, worker: _Worker) -> None:
+        try:
+            worker.conn.send_bytes(b"")  # asks it to exit
+        except OSError:
+            pass
+        worker.process.join(timeout=5)
+        if worker.process.is_alive():
+            _kill(worker.process)
+            worker.process.join()
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def _stop_all(self) -> None:
+        with self._lock:
+            for worker in list(self._workers):
+                if worker.job is not None:
+                    _kill(worker.process)
+                    worker.job.future.set_exception(ExecutorError("the process pool was shut down"))
+                    worker.job = None
+                self._stop(worker)
+            while self._queue:
+                self._queue.popleft().future.cancel()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+# Workers are not daemonic (so a fit may start processes of its own, as joblib
+# does), and multiprocessing joins non-daemonic children at exit: stop them
+# first. atexit runs handlers last-in first-out, and multiprocessing registered
+# its own when it was imported, before this one.
+_live_pools: weakref.WeakSet[FaultTolerantPool] = weakref.WeakSet()
+
+
+def _track(pool: FaultTolerantPool) -> None:
+    if not _live_pools:
+        atexit.unregister(_shutdown_live_pools)
+        atexit.register(_shutdown_live_pools)
+    _live_pools.add(pool)
+
+
+def _shutdown_live_pools() -> None:
+    for pool in list(_live_pools):
+        pool.shutdown()
+
+
+def _kill(process: BaseProcess) -> None:
+    if process.pid is not None and process.is_alive():
+        try:
+            os.kill(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# -- worker side -----------------------------------------------------------
+
+
+_STARTED = cloudpickle.dumps(("started", None))
+
+
+def _worker_main(conn: Connection, init: bytes) -> None:
+    """A worker's life: run batches from ``conn`` until an empty message or end of file."""
+    from gridfold.worker import run_unit, unpicklable_result
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    initializer, initargs = cloudpickle.loads(init)
+    initializer(*initargs)
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the driver is gone
+        if not message:
+            return
+        conn.send_bytes(_STARTED)
+        handle, units = cloudpickle.loads(message)
+        for unit in units:
+            try:
+                results = run_unit(handle, unit)
+            except BaseException as exc:  # noqa: BLE001 - error_score="raise": the driver re-raises
+                conn.send_bytes(_pickled_error(exc))
+                break
+            try:
+                payload = cloudpickle.dumps(("results", results))
+            except Exception as exc:  # noqa: BLE001 - one bad result must not take the worker down
+                safe = [unpicklable_result(handle, r, exc) for r in results]
+                payload = cloudpickle.dumps(("results", safe))
+            conn.send_bytes(payload)
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, shown as its cause."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+def _pickled_error(exc: BaseException) -> bytes:
+    tb = "".join(traceback.format_exception(exc))
+    try:
+        return cloudpickle.dumps(("error", (exc, tb)))
+    except Exception:  # noqa: BLE001
+        return cloudpickle.dumps(("error", (ExecutorError(f"a fit raised {exc!r}"), tb)))
