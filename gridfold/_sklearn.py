@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from sklearn.base import _fit_context, clone
 from sklearn.linear_model._base import _preprocess_data, _rescale_data
 from sklearn.linear_model._ridge import (
