@@ -3,7 +3,8 @@
 Exit codes: 0 success (some fits may have failed; they are summarised),
 1 every fit of every model failed, 2 bad input (the study file, the data,
 a parameter name, an option: one ``gridfold: error: ...`` line on stderr),
-130 interrupted with Ctrl-C.
+130 interrupted with Ctrl-C, 143 stopped by SIGTERM. Every finished fit is in
+the study's results store either way; running the same command again resumes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -19,10 +21,20 @@ from pathlib import Path
 from rich.console import Console
 
 from gridfold.exceptions import GridfoldError
+from gridfold.store.sqlite import SQLiteStore
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (results so far are already stored)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
 
 _DESCRIPTION = """\
 Parallel model selection, exact to scikit-learn: compare learning algorithms
@@ -58,6 +70,7 @@ study file format (TOML; see examples/*.toml and `pydoc gridfold.config`):
                                  # evaluated once (comparing algorithms)
 
 exit status: 0 done, 1 every fit failed, 2 bad input (one error line), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM); finished fits stay in the store: rerun to resume
 """
 
 
@@ -156,6 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="show the N best candidates (default: 10); the export always has all of them",
     )
+    _add_store_options(run)
+    run.add_argument(
+        "--fit-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="kill a fit that runs longer and record it as failed (runs fits in worker "
+        "processes, even with --n-jobs 1)",
+    )
+    run.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="rerun a fit whose worker process died (segfault, out of memory) up to N times "
+        "before recording it as failed (default: 1); a fit that raises is never rerun",
+    )
     run.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     run.add_argument(
         "--no-share",
@@ -177,6 +207,41 @@ def build_parser() -> argparse.ArgumentParser:
         "no warnings (failed fits are still counted)",
     )
 
+    status = commands.add_parser(
+        "status",
+        help="show how many fits of a study its results store holds, per model",
+        description="Load STUDY's data and splits, and count per model the fits its store "
+        "holds (done), the ones that failed with an exception (failed) and the ones still to "
+        "run (missing, including crashed and timed-out fits). Runs no fit.",
+    )
+    status.add_argument("study", metavar="STUDY.toml", help="the study file")
+    _add_store_options(status, allow_none=False)
+
+    results = commands.add_parser(
+        "results",
+        help="print a finished study's leaderboard from its store, without fitting",
+        description="Print the leaderboard of STUDY from the results in its store, and "
+        "optionally export it. Every fit must be stored: see `gridfold status`.",
+    )
+    results.add_argument("study", metavar="STUDY.toml", help="the study file")
+    _add_store_options(results, allow_none=False)
+    results.add_argument(
+        "-o",
+        "--output",
+        type=_output_path,
+        default=None,
+        metavar="FILE",
+        help="also write the full leaderboard to FILE (.csv or .json)",
+    )
+    results.add_argument(
+        "-n",
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="show the N best candidates (default: 10)",
+    )
+
     check = commands.add_parser(
         "check",
         help="validate a study file and print its plan without running any fit",
@@ -187,6 +252,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("study", metavar="STUDY.toml", help="the study file to check")
     return parser
+
+
+def _add_store_options(parser: argparse.ArgumentParser, allow_none: bool = True) -> None:
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="PATH",
+        help="the SQLite results store (default: STUDY's name with .gridfold.db, next to it); "
+        "every fit is written there as it ends, and a rerun skips what it holds",
+    )
+    if allow_none:
+        parser.add_argument(
+            "--no-store", action="store_true", help="keep results in memory only (no resume)"
+        )
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    if args.store is not None:
+        return Path(args.store)
+    study = Path(args.study)
+    return study.with_name(study.stem + ".gridfold.db")
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return number
 
 
 def _sklearn_version() -> str:
@@ -247,7 +353,6 @@ def _check_execution_options(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from gridfold.config import load_config
     from gridfold.executors import Executor
-    from gridfold.leaderboard import export, leaderboard, render
     from gridfold.runner import PreparedStudy, run_config
 
     _check_execution_options(args)
@@ -273,29 +378,111 @@ def _cmd_run(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
 
-    outcome = run_config(
-        cfg,
-        n_jobs=args.n_jobs,
-        backend=args.backend,
-        progress=not (args.no_progress or args.quiet),
-        share=not args.no_share,
-        console=err,
-        on_start=announce,
-    )
+    store = None if args.no_store else SQLiteStore(_store_path(args))
+    try:
+        outcome = run_config(
+            cfg,
+            n_jobs=args.n_jobs,
+            backend=args.backend,
+            progress=not (args.no_progress or args.quiet),
+            share=not args.no_share,
+            console=err,
+            on_start=announce,
+            store=store,
+            fit_timeout=args.fit_timeout,
+            retries=args.retries,
+        )
+    except (KeyboardInterrupt, _Terminated):
+        if store is not None:
+            print(
+                f"gridfold: stopped; {len(store)} results are kept in {store.path}: run the "
+                "same command again to resume",
+                file=sys.stderr,
+            )
+        raise
+    finally:
+        if store is not None:
+            store.close()
+    _report(args, outcome)
+    return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
+
+
+def _report(args: argparse.Namespace, outcome: object) -> None:
+    from gridfold.leaderboard import export, leaderboard, render
+    from gridfold.runner import StudyOutcome
+
+    assert isinstance(outcome, StudyOutcome)
+    quiet = getattr(args, "quiet", False)
     out = _stdout_console()
     out.print(render(outcome, top=args.top))
-    if not args.quiet:
+    if not quiet:
         out.print(
             f"{outcome.n_fits} fits ({sum(len(m.candidates) for m in outcome.models)} candidates "
             f"x {outcome.n_splits} splits) on {outcome.dataset}: {outcome.wall_time:.1f} s "
             f"with {outcome.backend} x {outcome.n_workers}"
         )
-    _print_failures(out, outcome, args.tracebacks, args.quiet)
+    _print_failures(out, outcome, getattr(args, "tracebacks", False), quiet)
     if args.output is not None:
         path = export(outcome, args.output)
-        if not args.quiet:
+        if not quiet:
             best = leaderboard(outcome).iloc[0]
             out.print(f"wrote {len(leaderboard(outcome))} rows to {path} (best: {best['model']})")
+
+
+def _open_existing_store(args: argparse.Namespace) -> SQLiteStore:
+    from gridfold.exceptions import StoreError
+
+    path = _store_path(args)
+    if not path.exists():
+        raise StoreError(
+            f"no results store at {str(path)!r}; fix: run `gridfold run {args.study}` first, "
+            "or pass the store it used with --store PATH"
+        )
+    return SQLiteStore(path)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from gridfold.config import load_config
+    from gridfold.runner import prepare, stored_results
+
+    cfg = load_config(args.study)
+    prepared = prepare(cfg)
+    with _open_existing_store(args) as store:
+        _, status = stored_results(prepared, store)
+        path = store.path
+    out = _stdout_console()
+    out.print(f"{cfg.file}: results store {path}", markup=False)
+    out.print(f"{'model':<24} {'done':>6} {'failed':>6} {'missing':>7}", markup=False)
+    for m in status:
+        out.print(f"{m.name:<24} {m.done:>6} {m.failed:>6} {m.missing:>7}", markup=False)
+    missing = sum(m.missing for m in status)
+    out.print(
+        f"{missing} fits missing: `gridfold run {args.study}` runs just those"
+        if missing
+        else "complete: `gridfold results` prints the leaderboard",
+        markup=False,
+    )
+    return EXIT_OK
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from gridfold.config import load_config
+    from gridfold.exceptions import StoreError
+    from gridfold.runner import make_outcome, prepare, stored_results
+
+    cfg = load_config(args.study)
+    prepared = prepare(cfg)
+    with _open_existing_store(args) as store:
+        results, status = stored_results(prepared, store)
+    missing = sum(m.missing for m in status)
+    if missing:
+        raise StoreError(
+            f"{missing} of {prepared.study.n_tasks} fits of {cfg.file} are not in the store yet; "
+            f"fix: run `gridfold run {args.study}` to finish them (it skips stored fits)"
+        )
+    outcome = make_outcome(prepared, results, 0, "store", 0.0)
+    args.quiet = True  # no timing line: nothing ran
+    _report(args, outcome)
     return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
 
 
@@ -352,16 +539,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"check": _cmd_check, "run": _cmd_run, "status": _cmd_status}
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if args.command == "check":
-            return _cmd_check(args)
-        return _cmd_run(args)
+        return commands.get(args.command, _cmd_results)(args)
     except KeyboardInterrupt:
-        print("gridfold: interrupted (Ctrl-C); no results were written", file=sys.stderr)
+        print("gridfold: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("gridfold: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except (GridfoldError, FileNotFoundError) as exc:
         print(f"gridfold: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,12 @@ from sklearn.metrics import check_scoring
 
 from gridfold import _sklearn
 from gridfold.config import Dataset, ModelConfig, StudyConfig
-from gridfold.engine import run_study
+from gridfold.engine import RERUN_KINDS, run_study
 from gridfold.exceptions import DataError, GridfoldError, ParameterError
 from gridfold.executors import Executor, get_executor
+from gridfold.executors.base import check_retries
 from gridfold.progress import progress_callback
+from gridfold.store.base import ResultStore
 from gridfold.tasks import (
     FailureGroup,
     Model,
@@ -227,6 +229,9 @@ def run_config(
     share: bool = True,
     console: Console | None = None,
     on_start: Callable[[PreparedStudy, Executor], None] | None = None,
+    store: ResultStore | None = None,
+    fit_timeout: float | None = None,
+    retries: int = 1,
 ) -> StudyOutcome:
     """Run every model of a study on the same splits and collect their results.
 
@@ -248,13 +253,22 @@ def run_config(
     on_start : callable, default=None
         Called with the prepared study and the executor once every check
         passed, just before the first fit.
+    store : ResultStore, default=None
+        Where every result is written as it arrives; fits it already holds
+        are not run again (see :func:`gridfold.engine.run_study`).
+    fit_timeout : float, default=None
+        Seconds a fit may run before its worker is killed (needs processes).
+    retries : int, default=1
+        Reruns of a fit whose worker process died.
 
     Returns
     -------
     StudyOutcome
     """
     n_jobs = n_jobs if n_jobs is not None else cfg.run.n_jobs
-    executor = get_executor(backend or cfg.run.backend, n_jobs)  # bad n_jobs fails first
+    retries = check_retries(retries)
+    # Bad n_jobs or fit_timeout fail first.
+    executor = get_executor(backend or cfg.run.backend, n_jobs, fit_timeout)
     with executor:
         prepared = prepare(cfg)
         study = prepared.study
@@ -263,8 +277,28 @@ def run_config(
         metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None
         start = time.perf_counter()
         with progress_callback(study, enabled=progress, console=console, metric=metric) as cb:
-            results = run_study(study, executor, on_result=cb, share=share)
+            results = run_study(
+                study,
+                executor,
+                on_result=cb,
+                share=share,
+                store=store,
+                label=str(cfg.file),
+                retries=retries,
+            )
         wall = time.perf_counter() - start
+    return make_outcome(prepared, results, executor.n_workers, getattr(executor, "name", ""), wall)
+
+
+def make_outcome(
+    prepared: PreparedStudy,
+    results: Sequence[TaskResult],
+    n_workers: int,
+    backend: str,
+    wall: float,
+) -> StudyOutcome:
+    """The :class:`StudyOutcome` of a study's complete ``results``."""
+    cfg, study = prepared.config, prepared.study
     per_model = results_by_model(study, results)
     outcomes = tuple(
         _outcome(cfg, study, i, rows, prepared.specs[i]) for i, rows in enumerate(per_model)
@@ -281,10 +315,45 @@ def run_config(
         n_splits=study.n_splits,
         splitter=repr(prepared.splitter),
         dataset=prepared.dataset.description,
-        n_workers=executor.n_workers,
-        backend=getattr(executor, "name", type(executor).__name__),
+        n_workers=n_workers,
+        backend=backend,
         wall_time=wall,
     )
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """How many of one model's fits a store holds."""
+
+    name: str
+    done: int
+    failed: int
+    missing: int
+
+
+def stored_results(
+    prepared: PreparedStudy, store: ResultStore
+) -> tuple[list[TaskResult], list[ModelStatus]]:
+    """The study's results ``store`` holds, and per model: done, failed, missing.
+
+    Crashes and timeouts count as missing: ``gridfold run`` runs them again.
+    """
+    from gridfold.store.keys import task_keys
+
+    study = prepared.study
+    keys = task_keys(study)
+    rows = store.get(keys.values())
+    results: list[TaskResult] = []
+    counts = [[0, 0, 0] for _ in study.models]
+    for task in study.tasks():
+        row = rows.get(keys.get(task, ""))
+        if row is None or row.error_kind in RERUN_KINDS:
+            counts[task.model][2] += 1
+            continue
+        results.append(row.to_result(task))
+        counts[task.model][1 if row.fit_error is not None else 0] += 1
+    status = [ModelStatus(m.name, *c) for m, c in zip(study.models, counts, strict=True)]
+    return results, status
 
 
 def _outcome(
