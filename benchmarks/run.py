@@ -35,8 +35,8 @@ machines; ratios of interleaved runs hold better). Results are also written to
 ``benchmarks/results.json``.
 
 scikit-learn runs on joblib's loky pool (loky's process-global reusable
-executor); gridfold keeps a loky pool of its own
-(``gridfold.executors.local._process_pool``), so the two no longer shut each
+executor); gridfold keeps its own fault-tolerant pool
+(``gridfold.executors.local._process_pool``), so the two never shut each
 other's workers down. The harness checks that neither pool was restarted
 during a case's timed repeats and says so under the table if one was.
 """
