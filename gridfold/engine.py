@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from gridfold import _sklearn
@@ -15,7 +15,7 @@ from gridfold.sharing.planner import plan_units
 from gridfold.store.base import ResultStore, StoredResult
 from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit, unit_size
 
-__all__ = ["run_study", "Batcher"]
+__all__ = ["run_study", "reusable_results", "Batcher", "RERUN_KINDS"]
 
 OnResult = Callable[[TaskResult], None]
 
@@ -104,6 +104,7 @@ class _Collector:
         self.on_result = on_result
         self.results: list[TaskResult] = []
         self.keys: dict[Task, str] = {}
+        self._param_text: dict[tuple[int, int], str] = {}
         if store is not None:
             from gridfold.store.keys import task_keys
 
@@ -113,16 +114,9 @@ class _Collector:
         """Hand over the stored results of ``tasks``; return the tasks still to run."""
         if self.store is None:
             return tasks
-        found = self.store.get(self.keys[t] for t in tasks if t in self.keys)
-        reused, todo = [], []
-        for task in tasks:
-            row = found.get(self.keys.get(task, ""))
-            if row is not None and row.error_kind not in RERUN_KINDS:
-                reused.append(row.to_result(task))
-            else:
-                todo.append(task)
-        self._hand_over(reused)
-        return todo
+        found = reusable_results(self.store, self.keys, tasks)
+        self._hand_over(list(found.values()))
+        return [t for t in tasks if t not in found]
 
     def add(self, results: Sequence[TaskResult]) -> None:
         if self.store is not None and results:
@@ -136,13 +130,39 @@ class _Collector:
                 self.on_result(result)
 
     def _row(self, result: TaskResult) -> StoredResult:
+        model = self.study.models[result.task.model]
+        return StoredResult.from_result(
+            self.keys[result.task],
+            result,
+            study=self.label,
+            model=model.name,
+            params=self._params(result.task.model, result.task.candidate),
+        )
+
+    def _params(self, model: int, candidate: int) -> str:
+        """The candidate's readable parameters, computed once (a candidate recurs per split)."""
         from gridfold.store.keys import candidate_repr
 
-        model = self.study.models[result.task.model]
-        params = candidate_repr(model.candidates[result.task.candidate])
-        return StoredResult.from_result(
-            self.keys[result.task], result, study=self.label, model=model.name, params=params
-        )
+        key = (model, candidate)
+        if key not in self._param_text:
+            self._param_text[key] = candidate_repr(self.study.models[model].candidates[candidate])
+        return self._param_text[key]
+
+
+def reusable_results(
+    store: ResultStore, keys: Mapping[Task, str], tasks: Sequence[Task]
+) -> dict[Task, TaskResult]:
+    """The results ``store`` holds for ``tasks`` that a rerun keeps, in ``tasks``' order.
+
+    Crashes and timeouts (:data:`RERUN_KINDS`) are left out: they are run again.
+    """
+    found = store.get(keys[t] for t in tasks if t in keys)
+    out: dict[Task, TaskResult] = {}
+    for task in tasks:
+        row = found.get(keys.get(task, ""))
+        if row is not None and row.error_kind not in RERUN_KINDS:
+            out[task] = row.to_result(task)
+    return out
 
 
 #: Failures that depend on the machine, not on the fit: a resumed study retries them.

@@ -26,7 +26,7 @@ from sklearn.metrics import check_scoring
 
 from gridfold import _sklearn
 from gridfold.config import Dataset, ModelConfig, StudyConfig
-from gridfold.engine import RERUN_KINDS, run_study
+from gridfold.engine import reusable_results, run_study
 from gridfold.exceptions import DataError, GridfoldError, ParameterError
 from gridfold.executors import Executor, get_executor
 from gridfold.executors.base import check_retries
@@ -342,16 +342,13 @@ def stored_results(
 
     study = prepared.study
     keys = task_keys(study)
-    rows = store.get(keys.values())
-    results: list[TaskResult] = []
+    found = reusable_results(store, keys, list(study.tasks()))
     counts = [[0, 0, 0] for _ in study.models]
     for task in study.tasks():
-        row = rows.get(keys.get(task, ""))
-        if row is None or row.error_kind in RERUN_KINDS:
-            counts[task.model][2] += 1
-            continue
-        results.append(row.to_result(task))
-        counts[task.model][1 if row.fit_error is not None else 0] += 1
+        result = found.get(task)
+        column = 2 if result is None else 1 if result.failed else 0
+        counts[task.model][column] += 1
+    results = list(found.values())
     status = [ModelStatus(m.name, *c) for m, c in zip(study.models, counts, strict=True)]
     return results, status
 

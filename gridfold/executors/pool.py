@@ -228,8 +228,8 @@ class FaultTolerantPool:
                 if worker is None:
                     return
                 job = self._queue.popleft()
-                if not job.future.set_running_or_notify_cancel():
-                    continue  # cancelled before it started
+                if not (job.future.running() or job.future.set_running_or_notify_cancel()):
+                    continue  # cancelled before it started (a requeued job is already running)
                 self._start(worker, job)
 
     def _idle_worker(self) -> _Worker | None:
@@ -259,7 +259,7 @@ class FaultTolerantPool:
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be pickled
             worker.job = None
             if isinstance(exc, OSError):  # the worker died before it could read it
-                self._queue.appendleft(_Job(job.future, job.handle, job.units, job.limits))
+                self._queue.appendleft(job)
                 return
             job.future.set_exception(exc)
 
