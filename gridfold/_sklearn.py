@@ -37,8 +37,9 @@ from sklearn.model_selection._validation import (
     _warn_or_raise_about_fit_failures,
 )
 from sklearn.utils._array_api import _ravel, device, get_namespace_and_device, move_to
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params, _check_sample_weight
+from sklearn.utils.validation import _check_method_params, _check_sample_weight, _num_samples
 
 from gridfold.tasks import Study, Task, TaskResult
 
@@ -47,10 +48,13 @@ __all__ = [
     "MultimetricScorer",
     "failed_result",
     "check_method_params",
+    "num_samples",
+    "openmp_effective_n_threads",
     "fit_and_score",
     "score_fitted",
     "split_data",
     "train_fit_params",
+    "whole_data",
     "format_cv_results",
     "warn_or_raise_about_fit_failures",
     # for path families
@@ -71,6 +75,8 @@ __all__ = [
 fit_context = _fit_context
 MultimetricScorer = _MultimetricScorer
 check_method_params = _check_method_params
+num_samples = _num_samples
+openmp_effective_n_threads = _openmp_effective_n_threads
 
 
 def fit_and_score(study: Study, task: Task) -> TaskResult:
@@ -159,6 +165,20 @@ def split_data(estimator: Any, study: Study, split: int) -> tuple[Any, Any, Any,
     X_train, y_train = _safe_split(estimator, X, y, train)
     X_test, y_test = _safe_split(estimator, X, y, test, train)
     return X_train, y_train, X_test, y_test
+
+
+def whole_data(estimator: Any, study: Study) -> tuple[Any, Any, dict[str, Any]]:
+    """``X, y`` and fit params of every row, as fresh copies, for a refit in a worker.
+
+    Sliced as ``_fit_and_score`` slices a fold, with every row: the same
+    values, types and column names as the search's own refit sees, never the
+    worker's read-only memory maps.
+    """
+    X, y = study.data.X, study.data.y
+    rows = np.arange(_num_samples(X))
+    X_all, y_all = _safe_split(estimator, X, y, rows)
+    fit_params = _check_method_params(X, params=dict(study.data.fit_params), indices=rows)
+    return X_all, y_all, dict(fit_params)
 
 
 def train_fit_params(study: Study, split: int) -> dict[str, Any]:

@@ -11,13 +11,25 @@ from gridfold import _sklearn
 from gridfold.exceptions import ExecutorError
 from gridfold.executors.base import Executor
 from gridfold.executors.pool import WorkerLost
+from gridfold.sharing.early_refit import plan_refit
 from gridfold.sharing.planner import plan_units
 from gridfold.store.base import ResultStore, StoredResult
-from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit, unit_size
+from gridfold.tasks import (
+    RefitResult,
+    RefitTask,
+    Result,
+    SharedTask,
+    Study,
+    Task,
+    TaskResult,
+    Unit,
+    unit_size,
+)
 
 __all__ = ["run_study", "reusable_results", "Batcher", "RERUN_KINDS"]
 
 OnResult = Callable[[TaskResult], None]
+OnRefit = Callable[[RefitResult], None]
 
 
 class Batcher:
@@ -57,6 +69,8 @@ def run_study(
     store: ResultStore | None = None,
     label: str = "",
     retries: int = 1,
+    refit_model: int | None = None,
+    on_refit: OnRefit | None = None,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (default: all of the study's) on ``executor``.
 
@@ -77,13 +91,23 @@ def run_study(
     executor's ``fit_timeout`` is recorded at once (``error_kind="timeout"``).
     Either is then handled by ``error_score``, as scikit-learn handles a fit
     that raised. On Ctrl-C the running fits are stopped; what finished is kept.
+
+    ``refit_model`` names a model the caller will refit on the whole data
+    after the study. With ``share``, if one shared fit answers that refit
+    exactly and running it alongside the folds shortens the run
+    (:mod:`gridfold.sharing.early_refit`), it runs first and its
+    :class:`RefitResult` goes to ``on_refit``; if it fails, crashes or is
+    never run, ``on_refit`` is not called and the caller refits as usual.
     """
     wanted = list(study.tasks()) if tasks is None else list(tasks)
-    collector = _Collector(study, store, label, on_result)
+    collector = _Collector(study, store, label, on_result, on_refit)
     wanted = collector.reuse(wanted)
     units: list[Unit] = plan_units(study, executor.n_workers, share, tasks=wanted)
     if not units:
         return collector.results
+    if share and refit_model is not None and on_refit is not None:
+        refit = plan_refit(study, refit_model, units, executor.n_workers)
+        units = units if refit is None else [refit, *units]  # the longest unit goes first
     handle = executor.share(study)
     try:
         _Driver(study, executor, handle, collector, retries).run(deque(units))
@@ -96,12 +120,18 @@ class _Collector:
     """Where results go: the store first (so nothing finished is lost), then the caller."""
 
     def __init__(
-        self, study: Study, store: ResultStore | None, label: str, on_result: OnResult | None
+        self,
+        study: Study,
+        store: ResultStore | None,
+        label: str,
+        on_result: OnResult | None,
+        on_refit: OnRefit | None = None,
     ) -> None:
         self.study = study
         self.store = store
         self.label = label
         self.on_result = on_result
+        self.on_refit = on_refit
         self.results: list[TaskResult] = []
         self.keys: dict[Task, str] = {}
         self._param_text: dict[tuple[int, int], str] = {}
@@ -118,10 +148,14 @@ class _Collector:
         self._hand_over(list(found.values()))
         return [t for t in tasks if t not in found]
 
-    def add(self, results: Sequence[TaskResult]) -> None:
-        if self.store is not None and results:
-            self.store.put([self._row(r) for r in results if r.task in self.keys])
-        self._hand_over(results)
+    def add(self, results: Sequence[Result]) -> None:
+        tasks = [r for r in results if isinstance(r, TaskResult)]
+        if self.store is not None and tasks:
+            self.store.put([self._row(r) for r in tasks if r.task in self.keys])
+        self._hand_over(tasks)
+        for refit in results:
+            if isinstance(refit, RefitResult) and self.on_refit is not None:
+                self.on_refit(refit)  # not stored: a fitted model, not a score
 
     def _hand_over(self, results: Sequence[TaskResult]) -> None:
         self.results.extend(results)
@@ -190,7 +224,7 @@ class _Driver:
 
     def run(self, todo: deque[Unit]) -> None:
         max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
-        pending: dict[Future[list[TaskResult]], list[Unit]] = {}
+        pending: dict[Future[list[Result]], list[Unit]] = {}
         try:
             while todo or pending:
                 while todo and len(pending) < max_in_flight:
@@ -207,7 +241,7 @@ class _Driver:
             for future in pending:
                 future.cancel()
 
-    def _collect(self, future: Future[list[TaskResult]], todo: deque[Unit]) -> None:
+    def _collect(self, future: Future[list[Result]], todo: deque[Unit]) -> None:
         try:
             results = future.result()
         except WorkerLost as lost:
@@ -215,11 +249,13 @@ class _Driver:
             todo.extendleft(reversed(lost.rest))  # never started: no attempt spent
             self._lost(lost, todo)
             return
-        self.batcher.observe(results)
+        self.batcher.observe([r for r in results if isinstance(r, TaskResult)])
         self.collector.add(results)
 
     def _lost(self, lost: WorkerLost, todo: deque[Unit]) -> None:
         unit = lost.lost
+        if isinstance(unit, RefitTask):
+            return  # nothing is lost: the caller refits after the study, as usual
         if isinstance(unit, SharedTask):
             # Which of its fits failed is unknown: run them one by one, each with its own
             # attempts (and its own time limit).

@@ -23,14 +23,17 @@ from gridfold.engine import run_study
 from gridfold.executors import get_executor
 from gridfold.executors.base import check_retries
 from gridfold.progress import progress_callback
+from gridfold.refit import refit_estimator, refit_threads
+from gridfold.sharing.early_refit import refit_view
 from gridfold.store.base import open_store
-from gridfold.tasks import Model, Study, StudyData, results_by_model
+from gridfold.tasks import Model, RefitResult, Study, StudyData, results_by_model
 from gridfold.validation import (
     check_candidates,
     check_data,
     check_grid_not_empty,
     estimator_name,
 )
+from gridfold.warnings_replay import replay_warnings
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
@@ -131,6 +134,7 @@ class _EngineSearchMixin:
         # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
         # so an input error above must not leave one behind. Bad n_jobs still fails
         # before any fit.
+        early_refits: list[RefitResult] = []  # the refit, if a worker did it alongside the folds
         try:
             executor = get_executor(self.backend, self.n_jobs, self.fit_timeout)
             with executor, progress_callback(study, enabled=self.progress) as on_result:
@@ -142,6 +146,8 @@ class _EngineSearchMixin:
                     store=store,
                     label=model.name,
                     retries=retries,
+                    refit_model=0 if self.refit else None,
+                    on_refit=early_refits.append,
                 )
         finally:
             if store is not None and store is not self.store:  # opened from a path here
@@ -155,7 +161,8 @@ class _EngineSearchMixin:
         search.cv_results_ = _sklearn.format_cv_results(
             candidates, len(splits), out, self.return_train_score
         )
-        self._finish(X, y, routed, base_estimator, scorers, refit_metric, out)
+        early = early_refits[0] if early_refits else None
+        self._finish(X, y, routed, base_estimator, scorers, refit_metric, out, early)
         return self
 
     def _finish(
@@ -167,15 +174,16 @@ class _EngineSearchMixin:
         scorers: Any,
         refit_metric: Any,
         out: list[dict[str, Any]],
+        early: RefitResult | None = None,
     ) -> None:
         """Select the best candidate and refit, exactly as scikit-learn does.
 
-        The refit may use the search's idle cores where the fitted model is
-        the same whatever ``n_jobs`` is (:mod:`gridfold.refit`).
+        The refit may already be done: ``early`` holds the fitted model of
+        every candidate from one shared fit on the whole data, run by a worker
+        alongside the folds (:mod:`gridfold.sharing.early_refit`). Otherwise
+        it may use the search's idle cores where the fitted model is the same
+        whatever ``n_jobs`` is (:mod:`gridfold.refit`).
         """
-        # Imported here, not at the top, to keep this change within _finish.
-        from gridfold.refit import refit_estimator, refit_threads
-
         search: Any = self
         results = search.cv_results_
         first_test_score = out[0]["test_scores"]
@@ -191,11 +199,18 @@ class _EngineSearchMixin:
             search.best_params_ = results["params"][search.best_index_]
 
         if self.refit:
-            best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
-            start = time.time()
-            # The workers are idle now: a forest grows its trees on their cores (same trees).
-            refit_estimator(best, X, y, routed.estimator.fit, refit_threads(self.n_jobs))
-            search.refit_time_ = time.time() - start
+            best = refit_view(early, search.best_index_)
+            search.refit_during_search_ = best is not None
+            if best is not None:
+                assert early is not None
+                replay_warnings(early.warnings)  # where scikit-learn's refit would warn
+                search.refit_time_ = early.fit_time
+            else:
+                best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
+                start = time.time()
+                # The workers are idle now: a forest grows its trees on their cores (same trees).
+                refit_estimator(best, X, y, routed.estimator.fit, refit_threads(self.n_jobs))
+                search.refit_time_ = time.time() - start
             search.best_estimator_ = best
             if hasattr(best, "feature_names_in_"):
                 search.feature_names_in_ = best.feature_names_in_
@@ -236,6 +251,16 @@ _SEARCH_PARAMS_DOC = """
 
     ``pre_dispatch`` is accepted for compatibility and ignored: gridfold keeps
     two batches per worker in flight and sizes batches from measured fit times.
+
+    Besides scikit-learn's attributes, a search fitted with ``refit`` has
+    ``refit_during_search_`` (bool): True when the refit was done while the
+    folds ran, by one shared fit on the whole data in a worker (when every
+    candidate lies on one exact path, such as a seeded forest's
+    ``n_estimators`` or ``HistGradientBoosting*``'s ``max_iter``, and a cost
+    model says it shortens the run; see :mod:`gridfold.sharing.early_refit`).
+    ``best_estimator_`` is then, attribute for attribute, the model
+    scikit-learn's refit fits, and ``refit_time_`` is the seconds of that
+    shared fit, which overlapped the search.
 """
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from gridfold.warnings_replay import CaughtWarning
+
 Scores = float | dict[str, float]
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -105,13 +107,28 @@ class SharedTask:
         return tuple(Task(self.model, c, self.split) for c in self.candidates)
 
 
-#: What an executor runs: one fit, or several that share work.
-Unit = Task | SharedTask
+@dataclass(frozen=True)
+class RefitTask:
+    """Fit candidates of one model on the whole data at once, for a search's refit.
+
+    ``kind`` names the path family whose single fit answers all of them. It
+    yields one :class:`RefitResult`, run by a worker while the cross-validation
+    is still going on, so that the refit no longer waits for the last fold (see
+    :mod:`gridfold.sharing.refit`).
+    """
+
+    model: int
+    candidates: tuple[int, ...]
+    kind: str
+
+
+#: What an executor runs: one fit, several that share work, or a shared refit.
+Unit = Task | SharedTask | RefitTask
 
 
 def unit_size(unit: Unit) -> int:
-    """Number of results ``unit`` yields."""
-    return len(unit.candidates) if isinstance(unit, SharedTask) else 1
+    """Number of candidate fits ``unit`` answers (a time limit is per fit)."""
+    return 1 if isinstance(unit, Task) else len(unit.candidates)
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,30 @@ class TaskResult:
     @property
     def failed(self) -> bool:
         return self.fit_error is not None
+
+
+@dataclass(frozen=True)
+class RefitResult:
+    """The outcome of one :class:`RefitTask`.
+
+    ``estimators`` holds one fitted estimator per candidate of the task, in
+    the task's order, each equal in every attribute to
+    ``clone(estimator).set_params(**candidate).fit(X, y)``; it is empty when
+    the fit raised, and ``error`` then holds the traceback (the caller refits
+    the usual way, which raises the same error where scikit-learn's would).
+    ``fit_time`` is the seconds the shared fit took; ``warnings`` what it
+    warned about in a worker process, for the caller to issue again.
+    """
+
+    task: RefitTask
+    estimators: tuple[Any, ...]
+    fit_time: float
+    error: str | None = None
+    warnings: tuple[CaughtWarning, ...] = ()
+
+
+#: What a unit yields: one result per task, or a refit's fitted estimators.
+Result = TaskResult | RefitResult
 
 
 def results_by_model(study: Study, results: Sequence[TaskResult]) -> list[list[TaskResult]]:

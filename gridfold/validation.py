@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.utils import indexable
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _num_samples
 
+from gridfold._sklearn import num_samples
 from gridfold.exceptions import DataError, ParameterError
 
 __all__ = ["check_data", "check_candidates", "check_grid_not_empty", "estimator_name"]
@@ -25,11 +25,11 @@ def check_data(X: Any, y: Any, estimator: Any, fit_params: Mapping[str, Any]) ->
     """``indexable(X, y)``, with clear errors for mismatched lengths and targets."""
     if X is None:
         raise DataError("X is None. Expected an array-like of shape (n_samples, n_features).")
-    lengths = {"X": _num_samples(X)}
+    lengths = {"X": num_samples(X)}
     if y is not None:
-        lengths["y"] = _num_samples(y)
+        lengths["y"] = num_samples(y)
     if "sample_weight" in fit_params and fit_params["sample_weight"] is not None:
-        lengths["sample_weight"] = _num_samples(fit_params["sample_weight"])
+        lengths["sample_weight"] = num_samples(fit_params["sample_weight"])
     if len(set(lengths.values())) > 1:
         given = ", ".join(f"{k} has {v}" for k, v in lengths.items())
         raise DataError(

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+import joblib
 import numpy as np
 import pytest
 from conftest import assert_cv_results_equal
@@ -179,6 +180,29 @@ def test_hgb_views_with_validation_data_and_weights() -> None:
     _assert_views_equal(
         HGB, est, [2, 5, 60], X[:200], y[:200], sample_weight=weights, X_val=X[200:], y_val=y[200:]
     )
+
+
+@pytest.mark.parametrize("case", ["plain-multiclass", "early-stop-scorer", "regressor-poisson"])
+def test_hgb_fit_does_not_depend_on_the_thread_count(case: str) -> None:
+    """What a refit in a one-thread worker rests on (``boosting.py`` docstring)."""
+    est = HGB_VIEW_CASES[case]
+    X, y = _data(4, 2000, 3 if isinstance(est, HistGradientBoostingClassifier) else 0)
+    if case == "regressor-poisson":
+        y = np.exp(y / 4)
+    fits = []
+    for threads in (1, 2, 3, 4):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            fits.append(clone(est).set_params(max_iter=30).fit(X, y))
+    # Each fit records its thread count: more than one was tried (on a machine with 2+ cores).
+    assert len({m._bin_mapper.n_threads for m in fits}) == min(4, joblib.cpu_count())
+    for model in fits[1:]:
+        assert model.n_iter_ == fits[0].n_iter_
+        for method in PREDICT_METHODS:
+            if hasattr(model, method):
+                got, expected = getattr(model, method)(X), getattr(fits[0], method)(X)
+                np.testing.assert_array_equal(got, expected, strict=True)
+        for attr in ("train_score_", "validation_score_"):
+            np.testing.assert_array_equal(getattr(model, attr), getattr(fits[0], attr))
 
 
 def test_hgb_scorer_early_stopping_stops_between_values() -> None:

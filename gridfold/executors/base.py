@@ -12,7 +12,7 @@ import joblib
 
 from gridfold.data import StudyHandle
 from gridfold.exceptions import ParameterError
-from gridfold.tasks import Study, TaskResult, Unit
+from gridfold.tasks import Result, Study, Unit
 
 __all__ = [
     "Executor",
@@ -70,7 +70,7 @@ class Executor(ABC):
         """Free what :meth:`share` allocated for ``handle``."""
 
     @abstractmethod
-    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
         """Start evaluating ``units``; return a future of all their results."""
 
     def abort(self) -> None:  # noqa: B027 - optional hook

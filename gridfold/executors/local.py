@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
 from gridfold.executors.base import Executor, check_fit_timeout
 from gridfold.executors.pool import FaultTolerantPool
-from gridfold.tasks import Study, TaskResult, Unit, unit_size
+from gridfold.tasks import Result, Study, Unit, unit_size
 from gridfold.worker import THREAD_ENV_VARS, init_process_worker, run_batch, run_batch_in_thread
 
 __all__ = ["SequentialExecutor", "ThreadExecutor", "ProcessExecutor", "inner_threads"]
@@ -40,8 +40,8 @@ class SequentialExecutor(Executor):
     def share(self, study: Study) -> StudyHandle:
         return InMemoryHandle(study)
 
-    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
-        future: Future[list[TaskResult]] = Future()
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
+        future: Future[list[Result]] = Future()
         try:
             future.set_result(run_batch(handle, units))
         except Exception as exc:  # noqa: BLE001 - handed to the caller by the future
@@ -74,7 +74,7 @@ class ThreadExecutor(Executor):
     def share(self, study: Study) -> StudyHandle:
         return InMemoryHandle(study)
 
-    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
         return self._pool.submit(run_batch_in_thread, handle, tuple(units))
 
     def shutdown(self) -> None:
@@ -152,7 +152,7 @@ class ProcessExecutor(Executor):
         if isinstance(handle, FileHandle) and handle.path in self._cleanups:
             self._cleanups.pop(handle.path)()
 
-    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[TaskResult]]:
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
         return self._pool.submit(handle, units, [self.time_limit(u) for u in units])
 
     def time_limit(self, unit: Unit) -> float | None:

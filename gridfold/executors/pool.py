@@ -47,7 +47,7 @@ import cloudpickle
 from joblib.externals.loky.backend.context import get_context
 
 from gridfold.exceptions import ExecutorError
-from gridfold.tasks import TaskResult, Unit
+from gridfold.tasks import Result, Unit
 
 __all__ = ["WorkerLost", "FaultTolerantPool", "RemoteTraceback", "describe_exit"]
 
@@ -57,7 +57,7 @@ class WorkerLost(ExecutorError):
 
     Attributes
     ----------
-    done : list of TaskResult
+    done : list of Result
         Results of the batch's units that finished before.
     lost : Unit
         The unit the worker was running.
@@ -71,7 +71,7 @@ class WorkerLost(ExecutorError):
 
     def __init__(
         self,
-        done: list[TaskResult],
+        done: list[Result],
         lost: Unit,
         rest: tuple[Unit, ...],
         reason: str,
@@ -105,11 +105,11 @@ def describe_exit(exitcode: int | None) -> str:
 
 @dataclass
 class _Job:
-    future: Future[list[TaskResult]]
+    future: Future[list[Result]]
     handle: Any
     units: tuple[Unit, ...]
     limits: tuple[float | None, ...]  # seconds each unit may run (None: no limit)
-    results: list[TaskResult] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
     running: int = 0  # index of the unit the worker is on
     started: float = 0.0  # when that unit started (driver clock)
 
@@ -170,13 +170,13 @@ class FaultTolerantPool:
         handle: Any,
         units: Sequence[Unit],
         limits: Sequence[float | None] | None = None,
-    ) -> Future[list[TaskResult]]:
+    ) -> Future[list[Result]]:
         """Queue a batch; its future resolves to the results of all its units.
 
         ``limits`` gives the seconds each unit may run before its worker is
         killed (None: no limit).
         """
-        future: Future[list[TaskResult]] = Future()
+        future: Future[list[Result]] = Future()
         limits = tuple(limits) if limits is not None else (None,) * len(units)
         with self._lock:
             if self._closed:

@@ -67,6 +67,35 @@ class PathFamily(Family):
         ``clone(estimator).set_params(**{param: value}).fit(X, y, **fit_params)``.
         """
 
+    def refit_exact(self, estimator: Any, values: Sequence[Any]) -> bool:
+        """Whether :meth:`fit_views` on the whole data may stand in for a search's refit.
+
+        True only if every view *is* the separately fitted estimator, not just
+        one that predicts the same: equal ``get_params()`` (the very value
+        objects) and every fitted attribute, random generators' states
+        included, so that anything done with ``best_estimator_`` later (a warm
+        start, pickling, reading an attribute) is the same too. The default is
+        False; a family that says True must also give :meth:`cost`.
+        """
+        return False
+
+    def in_caller(self, view: Any) -> Any:
+        """A refit view, fitted in a worker, as a fit in the calling process leaves it.
+
+        For what a fit records about where it ran (a thread count, say); called
+        in the caller on the view the search keeps. The default changes nothing.
+        """
+        return view
+
+    def cost(self, values: Sequence[Any]) -> float:
+        """Relative cost of one :meth:`fit_views` per training row, for the planner.
+
+        Only ratios between fits of the same family matter (a fold against the
+        whole data, a small path against a large one); the default is the
+        largest value, right for counts of trees or iterations.
+        """
+        return float(max(values))
+
 
 class TransformerPath(Family):
     """A pipeline step whose candidates differ only in ``param``, fitted once."""

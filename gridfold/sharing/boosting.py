@@ -57,8 +57,29 @@ total. What that rests on, in scikit-learn 1.9's sources:
       stopping (``_patch_raw_predict``) leaves ``_raw_predict`` in the
       instance ``__dict__`` bound to the fitted model: views rebind it.
 
-The fits use OpenMP (HGB) with static schedules, so a fit is reproducible at a
-given thread count; the shared fit runs where the separate fit would have.
+Threads (HGB's OpenMP): a fit's result does not depend on how many threads
+run it. Every ``prange`` in ``_hist_gradient_boosting`` is element-wise, with
+no sum across threads: per feature (``histogram.pyx`` lines 170 and 270, each
+feature's histogram summed over its samples in order by one thread;
+``splitting.pyx`` line 519, the best feature then picked sequentially by
+``_find_best_feature_to_split_helper``), per sample (``_loss.pyx.tp`` gradients
+and losses, ``_predictor.pyx``, ``_binning.pyx``), per leaf
+(``_gradient_boosting.pyx`` line 56), or per thread chunk of a node's samples
+in ``split_indices`` (``splitting.pyx`` lines 353-420), whose chunks are
+copied back in thread order, a stable partition whatever the chunking. Sums
+over all samples (the root's gradients, ``grower.py`` line 429, and the mean
+loss) are NumPy calls. ``tests/test_path_boosting.py`` fits with 1 to 4
+threads and compares bit for bit. So a view fitted in a one-thread worker is
+the model a refit on every core of the caller gives, and
+:meth:`HistGradientBoostingPath.refit_exact` may say so: a view is then that
+model in every attribute (``n_iter_`` is ``len(_predictors)``; the two seeds
+are drawn before the first iteration), unless ``max_features < 1`` moves the
+feature subsampling generator on with every split, ``verbose`` prints, or
+``random_state`` is not an integer (the seeds, kept in ``_random_seed``, would
+come from the worker's global generator, not the caller's).
+``GradientBoosting*`` views are not refit-exact: ``_rng`` (used again by a
+warm start) is drawn from at every stage, so a view's is ahead of a shorter
+fit's.
 """
 
 from __future__ import annotations
@@ -78,6 +99,7 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
 )
 
+from gridfold._sklearn import openmp_effective_n_threads
 from gridfold.sharing.base import PathFamily, register
 
 __all__ = ["GradientBoostingPath", "HistGradientBoostingPath"]
@@ -139,14 +161,14 @@ class GradientBoostingPath(PathFamily):
             return _separate_fits(estimator, self.param, values, X, y, fit_params)
         model = clone(estimator).set_params(n_estimators=max(int(v) for v in values))
         model.fit(X, y, **fit_params)
-        return [_gb_view(model, int(v)) for v in values]
+        return [_gb_view(model, v) for v in values]
 
 
-def _gb_view(model: Any, k: int) -> Any:
-    """``model`` as a fit with ``n_estimators=k`` ends (``_gb.py``, end of ``fit``)."""
-    n = min(k, model.n_estimators_)
+def _gb_view(model: Any, value: Any) -> Any:
+    """``model`` as a fit with ``n_estimators=value`` ends (``_gb.py``, end of ``fit``)."""
+    n = min(int(value), model.n_estimators_)
     view = _copy(model)
-    view.n_estimators = k
+    view.n_estimators = value
     view.n_estimators_ = n
     view.estimators_ = model.estimators_[:n]
     view.train_score_ = model.train_score_[:n]
@@ -183,7 +205,27 @@ class HistGradientBoostingPath(PathFamily):
     ) -> list[Any]:
         model = clone(estimator).set_params(max_iter=max(int(v) for v in values))
         model.fit(X, y, **fit_params)
-        return [_hgb_view(model, int(v)) for v in values]
+        return [_hgb_view(model, v) for v in values]
+
+    def in_caller(self, view: Any) -> Any:
+        # The bin mapper keeps the thread count of the fit (it bins at predict time too):
+        # scikit-learn's refit runs in the caller, with its OpenMP threads.
+        view._bin_mapper = copy.copy(view._bin_mapper)
+        view._bin_mapper.n_threads = openmp_effective_n_threads()
+        return view
+
+    def refit_exact(self, estimator: Any, values: Sequence[Any]) -> bool:
+        # An integer random_state: else fit draws its two seeds from the caller's global
+        # generator (kept in _random_seed), which a worker's fit would not move on.
+        # The feature subsampling generator is drawn from per split node, so a view's
+        # would be ahead of a shorter fit's; verbose would print from a worker.
+        max_features = estimator.max_features
+        return (
+            _is_int(estimator.random_state)
+            and isinstance(max_features, numbers.Real)
+            and float(max_features) >= 1.0
+            and not estimator.verbose
+        )
 
 
 def _hgb_early_stopping(early_stopping: Any, n_train: int) -> bool:
@@ -195,11 +237,12 @@ def _hgb_early_stopping(early_stopping: Any, n_train: int) -> bool:
     return True
 
 
-def _hgb_view(model: Any, k: int) -> Any:
-    """``model`` as a fit with ``max_iter=k`` ends."""
-    n = min(k, model.n_iter_)
+def _hgb_view(model: Any, value: Any) -> Any:
+    """``model`` as a fit with ``max_iter=value`` ends (the very value object, as
+    ``set_params`` would leave it)."""
+    n = min(int(value), model.n_iter_)
     view = _copy(model)
-    view.max_iter = k
+    view.max_iter = value
     view._predictors = model._predictors[:n]
     view.train_score_ = model.train_score_[: n + 1]
     view.validation_score_ = model.validation_score_[: n + 1]

@@ -14,6 +14,7 @@ them (and ``error_score='raise'`` raises the same exception).
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,20 +25,33 @@ from sklearn.base import clone
 from gridfold import _sklearn
 from gridfold.sharing.base import PathFamily, TransformerPath, families, family
 from gridfold.sharing.planner import content_key, path_groups
-from gridfold.tasks import SharedTask, Study, Task, TaskResult, Unit
+from gridfold.tasks import (
+    RefitResult,
+    RefitTask,
+    Result,
+    SharedTask,
+    Study,
+    Task,
+    TaskResult,
+    Unit,
+)
+from gridfold.warnings_replay import record_warnings
 
 __all__ = ["evaluate_unit"]
 
 
-def evaluate_unit(study: Study, unit: Unit) -> list[TaskResult]:
-    """Results of every task in ``unit``."""
+def evaluate_unit(study: Study, unit: Unit) -> list[Result]:
+    """Results of every task in ``unit`` (for a :class:`RefitTask`, its one result)."""
     if isinstance(unit, Task):
         return [_sklearn.fit_and_score(study, unit)]
-    if unit.kind == "pipeline":
-        return _PipelineEvaluator(study, unit).run()
-    fam = family(unit.kind)
+    fam = None if unit.kind == "pipeline" else family(unit.kind)
+    if isinstance(unit, RefitTask):
+        assert isinstance(fam, PathFamily)
+        return [_evaluate_refit(study, unit, fam)]
+    if fam is None:
+        return list(_PipelineEvaluator(study, unit).run())
     assert isinstance(fam, PathFamily)
-    return _evaluate_path(study, unit, fam)
+    return list(_evaluate_path(study, unit, fam))
 
 
 def _fresh(X: Any) -> Any:
@@ -78,10 +92,32 @@ def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[Task
     if views is None:  # outside the except: no chained traceback in fit_error
         return _plain(study, unit.tasks())
     shared = (time.time() - start) / len(views)
-    return [
+    results = [
         _sklearn.score_fitted(study, task, view, (X_train, y_train), (X_test, y_test), shared)
         for task, view in zip(unit.tasks(), views, strict=True)
     ]
+    return results
+
+
+def _evaluate_refit(study: Study, unit: RefitTask, fam: PathFamily) -> RefitResult:
+    """One fit on the whole data, viewed as each candidate's refit.
+
+    The data are fresh copies of the study's (as ``_fit_and_score`` slices a
+    fold), so no fitted attribute is a memory map of the worker's. Warnings
+    are kept for the caller to show where scikit-learn's refit would.
+    """
+    model = study.models[unit.model]
+    candidates = [model.candidates[c] for c in unit.candidates]
+    rest = {k: v for k, v in candidates[0].items() if k != fam.param}
+    estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
+    X, y, fit_params = _sklearn.whole_data(estimator, study)
+    start = time.time()
+    with record_warnings() as caught:
+        try:
+            views = fam.fit_views(estimator, [c[fam.param] for c in candidates], X, y, fit_params)
+        except Exception:  # noqa: BLE001 - the caller's own refit raises it again
+            return RefitResult(unit, (), time.time() - start, traceback.format_exc())
+    return RefitResult(unit, tuple(views), time.time() - start, None, tuple(caught))
 
 
 @dataclass(frozen=True)
@@ -323,9 +359,10 @@ class _PipelineEvaluator:
         each = node.shared + seconds
         # One copy for all views: a family may cache work keyed on the array object.
         X_score, X_test = _fresh(node.score), _fresh(node.test)
-        return [
+        results = [
             _sklearn.score_fitted(
                 self.study, task, view, (X_score, self.y_train), (X_test, self.y_test), each
             )
             for (task, _), view in zip(members, views, strict=True)
         ]
+        return results

@@ -10,6 +10,16 @@ runs that same code. With ``n_jobs`` > 1 the forest adds its trees' outputs in
 threads, in no fixed order, so then not even two scikit-learn fits agree bit
 for bit; the path is used only for ``n_jobs`` None or 1. ``warm_start`` is
 irrelevant to a fresh fit and ``oob_score`` does not change predictions.
+
+A view is the N-tree forest (``copy.copy``) with ``estimators_[:n]`` and
+``n_estimators=n``; every other attribute ``fit`` sets (``estimator_``,
+``n_features_in_``, ``feature_names_in_``, ``n_outputs_``, ``classes_``,
+``n_classes_``, ``_n_samples``, ``_n_samples_bootstrap``) depends on the data
+and the other parameters only (``BaseForest.fit``, lines 360-455), so a view
+is the separately fitted forest itself and may stand in for a search's refit
+(:meth:`ForestPath.refit_exact`) - except with ``oob_score``, whose
+``oob_score_`` and ``oob_decision_function_`` average over every tree grown,
+and with ``verbose``, which would print from a worker.
 """
 
 from __future__ import annotations
@@ -51,6 +61,9 @@ class ForestPath(PathFamily):
             and all(isinstance(v, numbers.Integral) and int(v) >= 1 for v in values)
         )
         return [list(range(len(values)))] if exact else []
+
+    def refit_exact(self, estimator: Any, values: Sequence[Any]) -> bool:
+        return not estimator.oob_score and not estimator.verbose
 
     def fit_views(
         self, estimator: Any, values: Sequence[Any], X: Any, y: Any, fit_params: dict[str, Any]

@@ -1,0 +1,124 @@
+"""Answer a search's refit while the folds run, when one shared fit can.
+
+scikit-learn refits the best candidate on the whole data after the last fold
+has been scored: the refit waits for the slowest fold, and on a small machine
+the last round of folds leaves workers idle (5 folds on 2 workers: 3 rounds
+for 2.5 rounds of work). When every candidate of a search lies on one path
+whose views *are* the separately fitted estimators
+(:meth:`~gridfold.sharing.base.PathFamily.refit_exact`: a seeded forest's
+``n_estimators``, HGB's ``max_iter``), one fit of the largest value on the
+whole data answers the refit of whichever candidate wins. gridfold then runs
+that fit as one more unit of work, first in the queue (it is the longest: it
+sees every row), and the search takes its view of the best candidate at the
+end instead of fitting again.
+
+It is planned only when it shortens the run, by a small cost model: a unit
+costs ``rows x family.cost(values)`` (a fold's training rows; every row for
+the refit); units are list-scheduled in submission order on the workers; the
+early refit's makespan is compared with the plain schedule's plus the refit
+after it, on every worker's core for a forest (:mod:`gridfold.refit`), on one
+otherwise. One worker, a resumed search with nothing left to run, a grid
+that is not one path, a unit the model cannot cost: the refit happens after
+the search, as before.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+from sklearn.base import clone
+
+from gridfold._sklearn import num_samples
+from gridfold.refit import n_jobs_param
+from gridfold.sharing.base import PathFamily, families, family
+from gridfold.sharing.planner import path_groups
+from gridfold.tasks import RefitResult, RefitTask, SharedTask, Study, Task, Unit
+
+__all__ = ["plan_refit", "makespan", "refit_view"]
+
+
+def plan_refit(study: Study, model: int, units: Sequence[Unit], n_workers: int) -> RefitTask | None:
+    """The refit of ``model`` to run first among ``units``, if that is exact and quicker.
+
+    Parameters
+    ----------
+    study : Study
+        The study whose ``model`` will be refitted on its whole data.
+    model : int
+        Index of that model in ``study.models``.
+    units : sequence of Unit
+        What is left to run (after the store and the planner).
+    n_workers : int
+        Units that run at once.
+
+    Returns
+    -------
+    RefitTask or None
+        None when the refit should wait for the search (see the module docstring).
+    """
+    if n_workers < 2 or not units:
+        return None
+    path = _refit_path(study, model)
+    if path is None:
+        return None
+    fam, candidates, base = path
+    costs = [_unit_cost(study, model, fam, unit) for unit in units]
+    if any(c is None for c in costs):
+        return None
+    fold_costs = [c for c in costs if c is not None]
+    values = [study.models[model].candidates[c][fam.param] for c in candidates]
+    refit_cost = num_samples(study.data.X) * fam.cost(values)
+    after_speedup = n_workers if n_jobs_param(base) is not None else 1
+    early = makespan([refit_cost, *fold_costs], n_workers)
+    after = makespan(fold_costs, n_workers) + refit_cost / after_speedup
+    return RefitTask(model, candidates, fam.name) if early < after else None
+
+
+def makespan(costs: Sequence[float], n_workers: int) -> float:
+    """When the last of ``costs`` ends, each started in order on the first free worker."""
+    free_at = [0.0] * max(1, n_workers)
+    for cost in costs:
+        heapq.heapreplace(free_at, free_at[0] + cost)
+    return max(free_at)
+
+
+def refit_view(result: RefitResult | None, candidate: int) -> Any | None:
+    """The fitted estimator ``result`` holds for ``candidate``, as the caller's refit
+    would leave it; None if it holds none."""
+    if result is None or result.error is not None or candidate not in result.task.candidates:
+        return None
+    fam = family(result.task.kind)
+    assert isinstance(fam, PathFamily)
+    return fam.in_caller(result.estimators[result.task.candidates.index(candidate)])
+
+
+def _refit_path(study: Study, model: int) -> tuple[PathFamily, tuple[int, ...], Any] | None:
+    """The family whose one fit on the whole data answers every candidate's refit exactly."""
+    m = study.models[model]
+    everyone = range(len(m.candidates))
+    n_rows = num_samples(study.data.X)
+    for fam in families():
+        if not isinstance(fam, PathFamily) or not fam.matches(m.estimator):
+            continue
+        groups = path_groups(fam, m.estimator, m.candidates, everyone, n_rows)
+        if len(groups) != 1 or len(groups[0]) != len(m.candidates):
+            continue
+        rest = {k: v for k, v in m.candidates[0].items() if k != fam.param}
+        base = clone(m.estimator).set_params(**clone(rest, safe=False))
+        if fam.refit_exact(base, [c[fam.param] for c in m.candidates]):
+            return fam, tuple(groups[0]), base
+    return None
+
+
+def _unit_cost(study: Study, model: int, fam: PathFamily, unit: Unit) -> float | None:
+    """``rows x fam.cost(values)`` for a fold unit of ``model``; None if it is something else."""
+    if isinstance(unit, SharedTask) and unit.model == model and unit.kind == fam.name:
+        cands = unit.candidates
+    elif isinstance(unit, Task) and unit.model == model:
+        cands = (unit.candidate,)
+    else:
+        return None
+    values = [study.models[model].candidates[c][fam.param] for c in cands]
+    return len(study.data.splits[unit.split][0]) * fam.cost(values)
