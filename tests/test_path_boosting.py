@@ -90,15 +90,24 @@ def _ints(lo: int, hi: int) -> st.SearchStrategy[list[int]]:
 
 
 def _assert_views_equal(fam: Any, est: Any, values: list[int], X: Any, y: Any, **fp: Any) -> None:
+    """Views equal separate fits, and so do the views as a worker scores them
+    (``scoring_views``: shared prefix sums), on three arrays asked for in turn."""
     assert fam.partition(est, values, len(y)) == [list(range(len(values)))]
     views = fam.fit_views(est, values, X, y, fp)
-    for value, view in zip(values, views, strict=True):
+    scored = fam.scoring_views(fam.fit_views(est, values, X, y, fp))
+    arrays = [X, X[::-1].copy(), X[: len(X) // 2]]
+    for value, view, scoring in zip(values, views, scored, strict=True):
         ref = clone(est).set_params(**{fam.param: value}).fit(X, y, **fp)
         assert view.get_params() == ref.get_params()
         for method in PREDICT_METHODS:
             if hasattr(ref, method):
                 got, expected = getattr(view, method)(X), getattr(ref, method)(X)
                 np.testing.assert_array_equal(got, expected, err_msg=f"{value} {method}")
+                for A in [*arrays, X]:  # more arrays than the cache keeps, then X again
+                    got, expected = getattr(scoring, method)(A), getattr(ref, method)(A)
+                    np.testing.assert_array_equal(
+                        got, expected, err_msg=f"{value} {method} scoring view", strict=True
+                    )
         for attr in FITTED_ARRAYS:
             if hasattr(ref, attr):
                 got, expected = getattr(view, attr), getattr(ref, attr)
@@ -180,6 +189,32 @@ def test_hgb_views_with_validation_data_and_weights() -> None:
     _assert_views_equal(
         HGB, est, [2, 5, 60], X[:200], y[:200], sample_weight=weights, X_val=X[200:], y_val=y[200:]
     )
+
+
+def test_hgb_scoring_views_add_each_tree_once_per_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _data(0, 300, 3)
+    est = HistGradientBoostingClassifier(early_stopping=False, min_samples_leaf=5)
+    views = HGB.scoring_views(HGB.fit_views(est, [5, 10, 40], X, y, {}))
+    added: list[int] = []
+    original = HistGradientBoostingClassifier._predict_iterations
+
+    def counting(self: Any, X: Any, predictors: Any, *args: Any) -> None:
+        added.append(len(predictors))
+        original(self, X, predictors, *args)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "_predict_iterations", counting)
+    for _ in range(2):
+        for view in views:
+            view.predict_proba(X)
+    assert sum(added) == 40  # not 5 + 10 + 40, and not again on the second pass
+
+
+def test_hgb_scoring_time_is_shared_by_its_views() -> None:
+    X, y = _data(0, 300, 3)
+    est = HistGradientBoostingClassifier(early_stopping=False, random_state=0)
+    search = gridfold.GridSearchCV(est, {"max_iter": [5, 20, 60]}, cv=CV).fit(X, y)
+    score = search.cv_results_["mean_score_time"]
+    assert (score > 0).all() and np.allclose(score, score[0])
 
 
 @pytest.mark.parametrize("case", ["plain-multiclass", "early-stop-scorer", "regressor-poisson"])

@@ -55,7 +55,17 @@ class Family(ABC):
 
 
 class PathFamily(Family):
-    """Candidates differing only in ``param`` answered by one fit."""
+    """Candidates differing only in ``param`` answered by one fit.
+
+    Attributes
+    ----------
+    shares_scoring : bool
+        Whether the views of one fit share scoring work (a cache keyed on
+        the array they are scored on, filled by whichever view is scored
+        first); their scoring time is then divided equally among them.
+    """
+
+    shares_scoring: ClassVar[bool] = False
 
     @abstractmethod
     def fit_views(
@@ -66,6 +76,16 @@ class PathFamily(Family):
         Each must behave, for every method a scorer may call, exactly as
         ``clone(estimator).set_params(**{param: value}).fit(X, y, **fit_params)``.
         """
+
+    def scoring_views(self, views: list[Any]) -> list[Any]:
+        """The views of one :meth:`fit_views` call, as a worker scores them.
+
+        They are scored and thrown away, never returned, so they may share
+        work between them (the prefix sums of a boosting run's predictions,
+        say), as long as every method still returns, bit for bit, what the
+        separately fitted estimator's would. The default shares nothing.
+        """
+        return views
 
     def refit_exact(self, estimator: Any, values: Sequence[Any]) -> bool:
         """Whether :meth:`fit_views` on the whole data may stand in for a search's refit.

@@ -85,6 +85,7 @@ fit's.
 from __future__ import annotations
 
 import copy
+import functools
 import numbers
 import types
 from collections.abc import Sequence
@@ -185,6 +186,7 @@ class HistGradientBoostingPath(PathFamily):
     name = "hist_gradient_boosting_max_iter"
     param = "max_iter"
     estimator_types = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+    shares_scoring = True  # prefix sums of the raw predictions (scoring_views)
 
     def partition(self, estimator: Any, values: Sequence[Any], n_train: int) -> list[list[int]]:
         early = _hgb_early_stopping(estimator.early_stopping, n_train)
@@ -206,6 +208,12 @@ class HistGradientBoostingPath(PathFamily):
         model = clone(estimator).set_params(max_iter=max(int(v) for v in values))
         model.fit(X, y, **fit_params)
         return [_hgb_view(model, v) for v in values]
+
+    def scoring_views(self, views: list[Any]) -> list[Any]:
+        staged = _StagedRaw(views)
+        for view in views:
+            view._raw_predict = functools.partial(staged.raw, view)
+        return views
 
     def in_caller(self, view: Any) -> Any:
         # The bin mapper keeps the thread count of the fit (it bins at predict time too):
@@ -251,3 +259,50 @@ def _hgb_view(model: Any, value: Any) -> Any:
 
 register(GradientBoostingPath())
 register(HistGradientBoostingPath())
+
+
+class _StagedRaw:
+    """Raw predictions of one HGB run's views on the arrays they are scored on.
+
+    Every view of ``n`` iterations computes ``_raw_predict(X)`` as
+    ``baseline`` plus the first ``n`` iterations' trees, added in order
+    (``_raw_predict``, ``_predict_iterations``): the views of one run repeat
+    each other's work. This adds the trees once, in the same order to the same
+    start array, and keeps a copy of the running sum at every view's length:
+    the very arrays the views' own calls compute. ``X`` is still validated on
+    every call, as ``_raw_predict`` does (feature names, dtype). Keyed on the
+    array object (a worker scores every view on one test array, and one train
+    array for train scores); at most two arrays are kept.
+    """
+
+    _KEEP = 2
+
+    def __init__(self, views: Sequence[Any]) -> None:
+        self.model = max(views, key=lambda v: len(v._predictors))
+        self.lengths = sorted({len(v._predictors) for v in views})
+        self._sums: dict[int, tuple[Any, dict[int, np.ndarray]]] = {}
+
+    def raw(self, view: Any, X: Any, n_threads: int | None = None) -> np.ndarray:
+        checked = view._preprocess_X(X, reset=False)
+        entry = self._sums.get(id(X))
+        if entry is None or entry[0] is not X:
+            if len(self._sums) >= self._KEEP:
+                self._sums.pop(next(iter(self._sums)))
+            entry = (X, self._prefix_sums(checked, n_threads))  # X kept: its id stays unique
+            self._sums[id(X)] = entry
+        return entry[1][len(view._predictors)].copy(order="F")
+
+    def _prefix_sums(self, X: Any, n_threads: int | None) -> dict[int, np.ndarray]:
+        model = self.model
+        raw = np.zeros(
+            shape=(X.shape[0], model.n_trees_per_iteration_),
+            dtype=model._baseline_prediction.dtype,
+            order="F",
+        )
+        raw += model._baseline_prediction
+        threads = openmp_effective_n_threads(n_threads)
+        sums, done = {}, 0
+        for length in self.lengths:
+            model._predict_iterations(X, model._predictors[done:length], raw, False, threads)
+            sums[length], done = raw.copy(order="F"), length
+        return sums

@@ -3,8 +3,13 @@
 Time attribution, as reported in ``cv_results_``: work shared by several
 candidates (a path fit, a pipeline prefix fit and its transforms) is divided
 equally among them and added to each one's ``fit_time``; a candidate's own
-final-step fit is its own. ``score_time`` is always the candidate's own.
-So ``sum(fit_time)`` over a unit's candidates is the time the unit took to fit.
+final-step fit is its own. ``score_time`` is the candidate's own, except
+for the views of one path fit that share scoring work
+(``PathFamily.shares_scoring``: kNN's neighbour query, a boosting run's
+prefix sums, done by whichever view is scored first): their scoring time is
+divided equally among them too. So ``sum(fit_time)``
+over a unit's candidates is the time the unit took to fit, ``sum(score_time)``
+the time it took to score.
 
 Safety: if shared work raises, the candidates it would have answered are
 fitted one by one, so failures are recorded exactly as scikit-learn records
@@ -13,6 +18,7 @@ them (and ``error_score='raise'`` raises the same exception).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Sequence
@@ -92,11 +98,20 @@ def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[Task
     if views is None:  # outside the except: no chained traceback in fit_error
         return _plain(study, unit.tasks())
     shared = (time.time() - start) / len(views)
+    views = fam.scoring_views(views)
     results = [
         _sklearn.score_fitted(study, task, view, (X_train, y_train), (X_test, y_test), shared)
         for task, view in zip(unit.tasks(), views, strict=True)
     ]
-    return results
+    return _share_score_time(fam, results)
+
+
+def _share_score_time(fam: PathFamily, results: list[TaskResult]) -> list[TaskResult]:
+    """``results`` of one path fit's views, with their mean scoring time if they shared it."""
+    if not fam.shares_scoring or not results:
+        return results
+    mean = sum(r.score_time for r in results) / len(results)
+    return [dataclasses.replace(r, score_time=mean) for r in results]
 
 
 def _evaluate_refit(study: Study, unit: RefitTask, fam: PathFamily) -> RefitResult:
@@ -356,6 +371,7 @@ class _PipelineEvaluator:
         if fitted is None:  # outside any except: no chained traceback in fit_error
             return _plain(self.study, [t for t, _ in members])
         views, seconds = fitted
+        views = fam.scoring_views(views)
         each = node.shared + seconds
         # One copy for all views: a family may cache work keyed on the array object.
         X_score, X_test = _fresh(node.score), _fresh(node.test)
@@ -365,4 +381,4 @@ class _PipelineEvaluator:
             )
             for (task, _), view in zip(members, views, strict=True)
         ]
-        return results
+        return _share_score_time(fam, results)

@@ -254,6 +254,7 @@ class KNeighborsPath(PathFamily):
     name = "knn_n_neighbors"
     param = "n_neighbors"
     estimator_types = (KNeighborsClassifier, KNeighborsRegressor)
+    shares_scoring = True  # one neighbour query per scored array, by the first view
 
     def partition(self, estimator: Any, values: Sequence[Any], n_train: int) -> list[list[int]]:
         if not self._exact_settings(estimator):
