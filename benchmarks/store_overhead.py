@@ -69,11 +69,18 @@ def main() -> int:
             stored.append(t_store)
             identical &= _same(r_plain, r_store)
     p, s = statistics.median(plain), statistics.median(stored)
-    print(f"{'case':<22} {'n_fits':>6} {'no store s':>10} {'sqlite s':>9} {'overhead':>9}"
-          f" {'target':>7}  identical  complete")
-    print(f"{'tiny_trees+store':<22} {2000:>6} {p:>10.3f} {s:>9.3f} {s / p - 1:>8.1%}"
-          f" {'<=10%':>7}  {'yes' if identical else 'NO':<9}  {'yes' if complete else 'NO'}")
-    print(f"repeats: no store {[round(t, 3) for t in plain]}, sqlite {[round(t, 3) for t in stored]}")
+    print(
+        f"{'case':<22} {'n_fits':>6} {'no store s':>10} {'sqlite s':>9} {'overhead':>9}"
+        f" {'target':>7}  identical  complete"
+    )
+    print(
+        f"{'tiny_trees+store':<22} {2000:>6} {p:>10.3f} {s:>9.3f} {s / p - 1:>8.1%}"
+        f" {'<=10%':>7}  {'yes' if identical else 'NO':<9}  {'yes' if complete else 'NO'}"
+    )
+    rounded = {
+        name: [round(t, 3) for t in ts] for name, ts in (("plain", plain), ("sqlite", stored))
+    }
+    print(f"repeats: no store {rounded['plain']}, sqlite {rounded['sqlite']}")
     return 0 if identical and complete else 1
 
 
