@@ -178,7 +178,7 @@ def whole_data(estimator: Any, study: Study) -> tuple[Any, Any, dict[str, Any]]:
     rows = np.arange(_num_samples(X))
     X_all, y_all = _safe_split(estimator, X, y, rows)
     fit_params = _check_method_params(X, params=dict(study.data.fit_params), indices=rows)
-    return X_all, y_all, dict(fit_params)
+    return X_all, y_all, fit_params
 
 
 def train_fit_params(study: Study, split: int) -> dict[str, Any]:

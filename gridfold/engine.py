@@ -78,7 +78,8 @@ def run_study(
     (see :mod:`gridfold.sharing`); each still yields its own result, equal to
     its own fit's. Results are handed to ``on_result`` as they arrive and
     returned in arrival order. The first exception a task raises (only with
-    ``error_score='raise'``) cancels what has not started and propagates.
+    ``error_score='raise'``) cancels what has not started, stops what is still
+    running (on executors that can stop a fit) and propagates.
 
     With a ``store``, tasks whose result it holds are not run again (their
     stored result is returned, except crashes and timeouts, which depend on
@@ -234,8 +235,10 @@ class _Driver:
                 for future in done:
                     del pending[future]
                     self._collect(future, todo)
-        except (KeyboardInterrupt, SystemExit):
-            self.executor.abort()  # stop the running fits; finished ones are already stored
+        except BaseException:
+            # The run is over (Ctrl-C, error_score="raise"): stop the fits still running, an
+            # early refit included, as joblib does; finished ones are already stored.
+            self.executor.abort()
             raise
         finally:
             for future in pending:

@@ -199,10 +199,9 @@ class _EngineSearchMixin:
             search.best_params_ = results["params"][search.best_index_]
 
         if self.refit:
-            best = refit_view(early, search.best_index_)
+            best = None if early is None else refit_view(early, search.best_index_)
             search.refit_during_search_ = best is not None
-            if best is not None:
-                assert early is not None
+            if early is not None and best is not None:
                 replay_warnings(early.warnings)  # where scikit-learn's refit would warn
                 search.refit_time_ = early.fit_time
             else:
@@ -241,8 +240,9 @@ _SEARCH_PARAMS_DOC = """
         interrupted search resumes, and a grown grid reuses every fit whose
         estimator, parameters, data, split and scoring are unchanged.
     fit_timeout : float, default=None
-        Seconds a fit may run before its worker process is killed and the fit
-        recorded as failed (score ``error_score``). Needs a process backend;
+        Seconds a fit of the cross-validation may run before its worker
+        process is killed and the fit recorded as failed (score
+        ``error_score``); the refit has no limit. Needs a process backend;
         with ``backend=None`` processes are used even for ``n_jobs=1``.
     retries : int, default=1
         Times a fit whose worker process died (a segfault, the out-of-memory

@@ -114,7 +114,7 @@ class RefitTask:
     ``kind`` names the path family whose single fit answers all of them. It
     yields one :class:`RefitResult`, run by a worker while the cross-validation
     is still going on, so that the refit no longer waits for the last fold (see
-    :mod:`gridfold.sharing.refit`).
+    :mod:`gridfold.sharing.early_refit`).
     """
 
     model: int

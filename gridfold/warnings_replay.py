@@ -9,20 +9,23 @@ own warning filters.
 
 from __future__ import annotations
 
+import pickle
+import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 
 __all__ = ["CaughtWarning", "record_warnings", "replay_warnings"]
 
 
 @dataclass(frozen=True)
 class CaughtWarning:
-    """One recorded warning, in a form that pickles (the message as text)."""
+    """One recorded warning: the warning itself, or its text if it does not pickle."""
 
     category: type[Warning]
-    message: str
+    message: Warning | str
     filename: str
     lineno: int
 
@@ -45,10 +48,45 @@ def record_warnings() -> Iterator[list[CaughtWarning]]:
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")  # the caller's filters decide, on replay
         yield caught
-    caught.extend(CaughtWarning(r.category, str(r.message), r.filename, r.lineno) for r in records)
+    caught.extend(
+        CaughtWarning(r.category, _picklable(r.message), r.filename, r.lineno) for r in records
+    )
+
+
+def _picklable(message: Warning | str) -> Warning | str:
+    try:
+        pickle.dumps(message)
+    except Exception:  # noqa: BLE001 - a warning whose arguments do not pickle
+        return str(message)
+    return message
 
 
 def replay_warnings(caught: Iterable[CaughtWarning]) -> None:
-    """Issue each recorded warning again, in order, under the current filters."""
+    """Issue each recorded warning again, in order, as the code that raised it would.
+
+    Attributed to the module that raised it (found by file name among the
+    caller's imported modules) and counted in that module's registry, so that
+    filters naming a module, and the "default" action (once per location),
+    apply as they would to the warning raised in the caller.
+    """
     for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        module = _module_of(w.filename)
+        if module is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        warnings.warn_explicit(
+            w.message,
+            w.category,
+            w.filename,
+            w.lineno,
+            module=module.__name__,
+            registry=vars(module).setdefault("__warningregistry__", {}),
+            module_globals=vars(module),
+        )
+
+
+def _module_of(filename: str) -> ModuleType | None:
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == filename:
+            return module
+    return None

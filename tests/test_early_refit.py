@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import sklearn.model_selection as skms
 from conftest import BACKEND_IDS, BACKENDS
-from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     ExtraTreesRegressor,
@@ -34,9 +33,11 @@ from sklearn.preprocessing import StandardScaler
 from test_refit import assert_same_model
 
 import gridfold
+import gridfold.engine
 import gridfold.search
 from gridfold.sharing import early_refit
 from gridfold.sharing.base import register
+from gridfold.sharing.boosting import GradientBoostingPath, HistGradientBoostingPath
 from gridfold.sharing.early_refit import makespan, plan_refit
 from gridfold.sharing.forest import ForestPath
 from gridfold.sharing.planner import plan_units
@@ -90,7 +91,8 @@ def test_a_forest_path_on_two_workers_refits_early() -> None:
 
 def test_hgb_refits_early_where_a_forest_would_not() -> None:
     # 4 folds on 2 workers: 2 rounds. A forest's refit after them grows on both cores
-    # (2 + 1.33/2 = 2.67 < early 3.0); HGB's is counted as one core's (2 + 1.33 > 3.0).
+    # (2 + 1.33/2 = 2.67 < early 3.0); HGB's gains little from OpenMP threads and is
+    # counted as one core's (2 + 1.33 > 3.0; early_refit.py's docstring).
     assert _plan(_study(FOREST, TREES, n_splits=4), 2) is None
     hgb = HistGradientBoostingClassifier(random_state=0)
     assert _plan(_study(hgb, {"max_iter": [10, 20]}, n_splits=4), 2) is not None
@@ -264,17 +266,29 @@ class _WorkerKillingForestPath(ForestPath):
 register(_WorkerKillingForestPath())
 
 
-def test_a_crashed_early_refit_is_done_after_the_search() -> None:
+def test_a_crashed_early_refit_is_done_after_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    planned: list[Any] = []
+
+    def spy(*args: Any) -> Any:
+        planned.append(early_refit.plan_refit(*args))
+        return planned[-1]
+
+    monkeypatch.setattr(gridfold.engine, "plan_refit", spy)
     X, y = _data("clf")
     est = WorkerKillingForest(random_state=0)
     got = gridfold.GridSearchCV(est, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
+    assert [type(p) for p in planned] == [RefitTask]  # planned, ran, and its worker died
+    assert not got.refit_during_search_
     expected = skms.GridSearchCV(RandomForestClassifier(random_state=0), TREES, cv=5).fit(X, y)
     np.testing.assert_array_equal(
         got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
     )
-    assert not got.refit_during_search_
-    plain = clone(expected.best_estimator_).set_params().fit(X, y)
-    np.testing.assert_array_equal(got.best_estimator_.predict_proba(X), plain.predict_proba(X))
+    np.testing.assert_array_equal(
+        got.best_estimator_.predict_proba(X), expected.best_estimator_.predict_proba(X)
+    )
+    # The pool lost a worker and carries on.
+    again = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
+    assert again.refit_during_search_
 
 
 def test_an_early_refit_that_raises_raises_again_where_sklearns_does(
@@ -304,6 +318,27 @@ def test_an_early_refit_that_raises_raises_again_where_sklearns_does(
     assert early.estimators == () and "infinity" in early.error
 
 
+def test_a_raising_fold_stops_the_early_refit_and_the_pool_carries_on() -> None:
+    X, y = _data("clf")
+    X = X.copy()
+    X[0, 0] = np.inf  # folds that train on row 0 raise
+    search = gridfold.GridSearchCV(
+        FOREST, TREES, cv=KFold(5), n_jobs=2, backend="processes", error_score="raise"
+    )
+    with pytest.raises(ValueError, match="infinity"):
+        search.fit(X, y)
+    X, y = _data("clf")
+    again = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
+    assert again.refit_during_search_
+
+
+def test_the_refit_has_no_time_limit_in_the_pool() -> None:
+    from gridfold.executors.local import ProcessExecutor
+
+    with ProcessExecutor(2, fit_timeout=5.0) as executor:
+        assert executor.time_limit(RefitTask(0, (0, 1), "forest_n_estimators")) is None
+
+
 def test_the_early_refits_warnings_reach_the_caller() -> None:
     X, y = _data("clf")
     column = y.reshape(-1, 1)  # forests warn about a column vector y
@@ -316,3 +351,79 @@ def test_the_early_refits_warnings_reach_the_caller() -> None:
     assert got.refit_during_search_
     assert [w.category for w in caught] == [DataConversionWarning]  # the refit's, as sklearn's
     assert "column-vector y" in str(caught[0].message)
+
+
+def test_replayed_warnings_follow_module_filters() -> None:
+    X, y = _data("clf")
+    column = y.reshape(-1, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DataConversionWarning, module="sklearn")
+        got = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes")
+        got.fit(X, column)
+    assert got.refit_during_search_
+    assert not [w for w in caught if w.category is DataConversionWarning]
+
+
+# ----------------------------------------------------------------------------
+# More inputs: data frames, sample weights, a callable refit.
+# ----------------------------------------------------------------------------
+
+
+def test_data_frame_with_categories() -> None:
+    pd = pytest.importorskip("pandas")
+    X, y = _data("reg")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["f0"] = frame["f0"].astype(int).astype("category")
+    est = HistGradientBoostingRegressor(
+        categorical_features="from_dtype", early_stopping=False, random_state=0
+    )
+    grid = {"max_iter": [5, 20]}
+    expected = skms.GridSearchCV(est, grid, cv=5).fit(frame, y)
+    got = gridfold.GridSearchCV(est, grid, cv=5, n_jobs=2).fit(frame, y)
+    assert got.refit_during_search_
+    assert list(got.feature_names_in_) == list(expected.feature_names_in_)
+    assert_same_model(got.best_estimator_, expected.best_estimator_, frame)
+
+
+@pytest.mark.parametrize(("backend", "n_jobs"), BACKENDS[1:], ids=BACKEND_IDS[1:])
+def test_sample_weight_and_a_callable_refit(backend: str, n_jobs: int) -> None:
+    X, y = _data("clf")
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+
+    def fewest_trees(cv_results: dict) -> int:
+        return 0
+
+    kwargs: dict[str, Any] = {"cv": 5, "refit": fewest_trees}
+    expected = skms.GridSearchCV(FOREST, TREES, **kwargs).fit(X, y, sample_weight=weights)
+    got = gridfold.GridSearchCV(FOREST, TREES, backend=backend, n_jobs=n_jobs, **kwargs)
+    got.fit(X, y, sample_weight=weights)
+    assert got.refit_during_search_ and got.best_index_ == expected.best_index_ == 0
+    assert_same_model(got.best_estimator_, expected.best_estimator_, X)
+
+
+@pytest.mark.parametrize(
+    ("fam", "estimator", "exact"),
+    [
+        (ForestPath(), RandomForestClassifier(random_state=0), True),
+        (ForestPath(), RandomForestClassifier(random_state=0, oob_score=True), False),
+        (ForestPath(), RandomForestClassifier(random_state=0, verbose=2), False),
+        (HistGradientBoostingPath(), HistGradientBoostingClassifier(random_state=0), True),
+        (HistGradientBoostingPath(), HistGradientBoostingClassifier(), False),
+        (HistGradientBoostingPath(), HistGradientBoostingRegressor(random_state=np.int64(3)), True),
+        (
+            HistGradientBoostingPath(),
+            HistGradientBoostingClassifier(random_state=0, max_features=0.9),
+            False,
+        ),
+        (
+            HistGradientBoostingPath(),
+            HistGradientBoostingClassifier(random_state=0, verbose=1),
+            False,
+        ),
+        (GradientBoostingPath(), GradientBoostingClassifier(random_state=0), False),
+    ],
+    ids=repr,
+)
+def test_refit_exact(fam: Any, estimator: Any, exact: bool) -> None:
+    assert fam.refit_exact(estimator, [5, 10]) is exact

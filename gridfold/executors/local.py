@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
 from gridfold.executors.base import Executor, check_fit_timeout
 from gridfold.executors.pool import FaultTolerantPool
-from gridfold.tasks import Result, Study, Unit, unit_size
+from gridfold.tasks import RefitTask, Result, Study, Unit, unit_size
 from gridfold.worker import THREAD_ENV_VARS, init_process_worker, run_batch, run_batch_in_thread
 
 __all__ = ["SequentialExecutor", "ThreadExecutor", "ProcessExecutor", "inner_threads"]
@@ -156,8 +156,14 @@ class ProcessExecutor(Executor):
         return self._pool.submit(handle, units, [self.time_limit(u) for u in units])
 
     def time_limit(self, unit: Unit) -> float | None:
-        """Seconds ``unit`` may run: ``fit_timeout`` per fit it stands for."""
-        return None if self.fit_timeout is None else self.fit_timeout * unit_size(unit)
+        """Seconds ``unit`` may run: ``fit_timeout`` per fit it stands for.
+
+        A refit has none, during the search as after it: ``fit_timeout`` is
+        for the cross-validation's fits.
+        """
+        if self.fit_timeout is None or isinstance(unit, RefitTask):
+            return None
+        return self.fit_timeout * unit_size(unit)
 
     def abort(self) -> None:
         self._pool.kill_running()

@@ -121,6 +121,7 @@ class _Worker:
     job: _Job | None = None
     idle_since: float = field(default_factory=time.monotonic)
     killed_for_timeout: bool = False
+    dying: bool = False  # killed, not yet buried: never given another batch
 
 
 class FaultTolerantPool:
@@ -190,7 +191,7 @@ class FaultTolerantPool:
         with self._lock:
             for worker in list(self._workers):
                 if worker.job is not None:
-                    _kill(worker.process)
+                    _kill_worker(worker)
 
     def shutdown(self) -> None:
         """Stop every worker and the manager thread; fail what has not finished."""
@@ -234,7 +235,9 @@ class FaultTolerantPool:
 
     def _idle_worker(self) -> _Worker | None:
         for worker in self._workers:
-            if worker.job is None:
+            # A killed worker may still send the results of its batch, which frees it,
+            # before its death is seen: it must not get the next batch.
+            if worker.job is None and not worker.dying:
                 return worker
         if len(self._workers) < self.n_workers:
             worker = self._spawn()
@@ -351,7 +354,7 @@ class FaultTolerantPool:
             limit = self._limit(worker)
             if limit is not None and now - worker.job.started > limit:  # type: ignore[union-attr]
                 worker.killed_for_timeout = True
-                _kill(worker.process)
+                _kill_worker(worker)
 
     def _retire_idle(self) -> None:
         now = time.monotonic()
@@ -402,6 +405,11 @@ def _track(pool: FaultTolerantPool) -> None:
 def _shutdown_live_pools() -> None:
     for pool in list(_live_pools):
         pool.shutdown()
+
+
+def _kill_worker(worker: _Worker) -> None:
+    worker.dying = True
+    _kill(worker.process)
 
 
 def _kill(process: BaseProcess) -> None:

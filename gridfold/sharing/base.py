@@ -18,7 +18,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-__all__ = ["Family", "PathFamily", "TransformerPath", "register", "families", "family"]
+__all__ = [
+    "Family",
+    "PathFamily",
+    "TransformerPath",
+    "register",
+    "families",
+    "family",
+    "path_family",
+]
 
 
 class Family(ABC):
@@ -95,7 +103,7 @@ class PathFamily(Family):
         objects) and every fitted attribute, random generators' states
         included, so that anything done with ``best_estimator_`` later (a warm
         start, pickling, reading an attribute) is the same too. The default is
-        False; a family that says True must also give :meth:`cost`.
+        False. The planner weighs such a refit with :meth:`cost`.
         """
         return False
 
@@ -147,8 +155,17 @@ def families() -> list[PathFamily | TransformerPath]:
 
 
 def family(name: str) -> PathFamily | TransformerPath:
+    """The registered family called ``name``."""
     _load_builtin()
     return _FAMILIES[name]
+
+
+def path_family(name: str) -> PathFamily:
+    """The registered :class:`PathFamily` called ``name`` (a unit's ``kind``)."""
+    fam = family(name)
+    if not isinstance(fam, PathFamily):
+        raise TypeError(f"{name!r} is a {type(fam).__name__}, not a PathFamily")
+    return fam
 
 
 def _load_builtin() -> None:

@@ -57,26 +57,29 @@ total. What that rests on, in scikit-learn 1.9's sources:
       stopping (``_patch_raw_predict``) leaves ``_raw_predict`` in the
       instance ``__dict__`` bound to the fitted model: views rebind it.
 
-Threads (HGB's OpenMP): a fit's result does not depend on how many threads
-run it. Every ``prange`` in ``_hist_gradient_boosting`` is element-wise, with
-no sum across threads: per feature (``histogram.pyx`` lines 170 and 270, each
+Threads (HGB's OpenMP): a fit's result does not depend on how many threads run
+it. Every ``prange`` in ``_hist_gradient_boosting`` is element-wise, with no
+sum across threads: per feature (``histogram.pyx`` lines 170 and 270, each
 feature's histogram summed over its samples in order by one thread;
 ``splitting.pyx`` line 519, the best feature then picked sequentially by
 ``_find_best_feature_to_split_helper``), per sample (``_loss.pyx.tp`` gradients
 and losses, ``_predictor.pyx``, ``_binning.pyx``), per leaf
 (``_gradient_boosting.pyx`` line 56), or per thread chunk of a node's samples
-in ``split_indices`` (``splitting.pyx`` lines 353-420), whose chunks are
-copied back in thread order, a stable partition whatever the chunking. Sums
-over all samples (the root's gradients, ``grower.py`` line 429, and the mean
-loss) are NumPy calls. ``tests/test_path_boosting.py`` fits with 1 to 4
-threads and compares bit for bit. So a view fitted in a one-thread worker is
-the model a refit on every core of the caller gives, and
+in ``split_indices`` (``splitting.pyx`` lines 353-420), whose chunks are copied
+back in thread order, a stable partition whatever the chunking. The root's sums
+(``grower.py`` line 429: the bins of one feature's histogram) and the mean loss
+are NumPy calls in the caller's thread. ``tests/test_path_boosting.py`` fits
+with every thread count from 1 to 4 that OpenMP grants and compares the models
+attribute for attribute. So a view fitted in a one-thread worker is the model a
+refit on every core of the caller gives, and
 :meth:`HistGradientBoostingPath.refit_exact` may say so: a view is then that
-model in every attribute (``n_iter_`` is ``len(_predictors)``; the two seeds
-are drawn before the first iteration), unless ``max_features < 1`` moves the
-feature subsampling generator on with every split, ``verbose`` prints, or
-``random_state`` is not an integer (the seeds, kept in ``_random_seed``, would
-come from the worker's global generator, not the caller's).
+model in every attribute, once :meth:`HistGradientBoostingPath.in_caller` has
+set the thread count the bin mapper records to the caller's (``n_iter_`` is
+``len(_predictors)``; the two seeds are drawn before the first iteration),
+unless ``max_features < 1`` moves the feature subsampling generator on with
+every split, ``verbose`` prints, or ``random_state`` is not an integer (the
+seeds, kept in ``_random_seed``, would come from the worker's global generator,
+not the caller's).
 ``GradientBoosting*`` views are not refit-exact: ``_rng`` (used again by a
 warm start) is drawn from at every stage, so a view's is ahead of a shorter
 fit's.
@@ -85,6 +88,7 @@ fit's.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import numbers
 import types
@@ -172,10 +176,10 @@ def _gb_view(model: Any, value: Any) -> Any:
     view.n_estimators = value
     view.n_estimators_ = n
     view.estimators_ = model.estimators_[:n]
-    view.train_score_ = model.train_score_[:n]
+    view.train_score_ = model.train_score_[:n].copy()
     if hasattr(model, "oob_scores_"):
-        view.oob_improvement_ = model.oob_improvement_[:n]
-        view.oob_scores_ = model.oob_scores_[:n]
+        view.oob_improvement_ = model.oob_improvement_[:n].copy()
+        view.oob_scores_ = model.oob_scores_[:n].copy()
         view.oob_score_ = view.oob_scores_[-1]
     return view
 
@@ -246,14 +250,17 @@ def _hgb_early_stopping(early_stopping: Any, n_train: int) -> bool:
 
 
 def _hgb_view(model: Any, value: Any) -> Any:
-    """``model`` as a fit with ``max_iter=value`` ends (the very value object, as
-    ``set_params`` would leave it)."""
+    """``model`` as a fit with ``max_iter=value`` ends.
+
+    ``max_iter`` is the very value object, as ``set_params`` leaves it; the
+    score arrays are copies, owning their data as a fit's do.
+    """
     n = min(int(value), model.n_iter_)
     view = _copy(model)
     view.max_iter = value
     view._predictors = model._predictors[:n]
-    view.train_score_ = model.train_score_[: n + 1]
-    view.validation_score_ = model.validation_score_[: n + 1]
+    view.train_score_ = model.train_score_[: n + 1].copy()
+    view.validation_score_ = model.validation_score_[: n + 1].copy()
     return view
 
 
@@ -261,48 +268,63 @@ register(GradientBoostingPath())
 register(HistGradientBoostingPath())
 
 
+@dataclasses.dataclass
+class _RunningSum:
+    """The raw predictions of one array after the first ``done`` iterations."""
+
+    X: Any  # kept, so that its id is not reused while it is a key
+    raw: np.ndarray
+    done: int
+
+
 class _StagedRaw:
     """Raw predictions of one HGB run's views on the arrays they are scored on.
 
-    Every view of ``n`` iterations computes ``_raw_predict(X)`` as
-    ``baseline`` plus the first ``n`` iterations' trees, added in order
+    Every view of ``n`` iterations computes ``_raw_predict(X)`` as the
+    baseline plus the first ``n`` iterations' trees, added in order
     (``_raw_predict``, ``_predict_iterations``): the views of one run repeat
-    each other's work. This adds the trees once, in the same order to the same
-    start array, and keeps a copy of the running sum at every view's length:
-    the very arrays the views' own calls compute. ``X`` is still validated on
-    every call, as ``_raw_predict`` does (feature names, dtype). Keyed on the
-    array object (a worker scores every view on one test array, and one train
-    array for train scores); at most two arrays are kept.
+    each other's work. Here each array keeps one running sum, and a view adds
+    only the trees past it: the same trees, in the same order, to the same
+    start array, hence the very array its own call computes. Views asked in
+    increasing length (a grid's usual order) add every tree once per array;
+    a shorter view asked after a longer one computes its own, as without
+    sharing. ``X`` is validated on every call, as ``_raw_predict`` does.
+    Keyed on the array object (a worker scores every view on one test array,
+    and one train array for train scores); at most two arrays are kept, each
+    one running sum, so the memory is that of two predictions.
     """
 
     _KEEP = 2
 
     def __init__(self, views: Sequence[Any]) -> None:
-        self.model = max(views, key=lambda v: len(v._predictors))
-        self.lengths = sorted({len(v._predictors) for v in views})
-        self._sums: dict[int, tuple[Any, dict[int, np.ndarray]]] = {}
+        self.predictors = max((v._predictors for v in views), key=len)
+        self._sums: dict[int, _RunningSum] = {}
 
     def raw(self, view: Any, X: Any, n_threads: int | None = None) -> np.ndarray:
         checked = view._preprocess_X(X, reset=False)
+        threads = openmp_effective_n_threads(n_threads)
+        n = len(view._predictors)
         entry = self._sums.get(id(X))
-        if entry is None or entry[0] is not X:
+        if entry is None or entry.X is not X:
             if len(self._sums) >= self._KEEP:
                 self._sums.pop(next(iter(self._sums)))
-            entry = (X, self._prefix_sums(checked, n_threads))  # X kept: its id stays unique
-            self._sums[id(X)] = entry
-        return entry[1][len(view._predictors)].copy(order="F")
+            entry = self._sums[id(X)] = _RunningSum(X, _start(view, checked), 0)
+        if n < entry.done:  # already past it: this view's own sum
+            raw = _start(view, checked)
+            view._predict_iterations(checked, view._predictors, raw, False, threads)
+            return raw
+        new_trees = self.predictors[entry.done : n]
+        view._predict_iterations(checked, new_trees, entry.raw, False, threads)
+        entry.done = n
+        return entry.raw.copy(order="F")
 
-    def _prefix_sums(self, X: Any, n_threads: int | None) -> dict[int, np.ndarray]:
-        model = self.model
-        raw = np.zeros(
-            shape=(X.shape[0], model.n_trees_per_iteration_),
-            dtype=model._baseline_prediction.dtype,
-            order="F",
-        )
-        raw += model._baseline_prediction
-        threads = openmp_effective_n_threads(n_threads)
-        sums, done = {}, 0
-        for length in self.lengths:
-            model._predict_iterations(X, model._predictors[done:length], raw, False, threads)
-            sums[length], done = raw.copy(order="F"), length
-        return sums
+
+def _start(model: Any, X: Any) -> np.ndarray:
+    """The raw predictions before any tree, as ``_raw_predict`` starts them."""
+    raw = np.zeros(
+        shape=(X.shape[0], model.n_trees_per_iteration_),
+        dtype=model._baseline_prediction.dtype,
+        order="F",
+    )
+    raw += model._baseline_prediction
+    return raw

@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.base import clone
 
 from gridfold import _sklearn
-from gridfold.sharing.base import PathFamily, TransformerPath, families, family
+from gridfold.sharing.base import PathFamily, TransformerPath, families, path_family
 from gridfold.sharing.planner import content_key, path_groups
 from gridfold.tasks import (
     RefitResult,
@@ -50,14 +50,11 @@ def evaluate_unit(study: Study, unit: Unit) -> list[Result]:
     """Results of every task in ``unit`` (for a :class:`RefitTask`, its one result)."""
     if isinstance(unit, Task):
         return [_sklearn.fit_and_score(study, unit)]
-    fam = None if unit.kind == "pipeline" else family(unit.kind)
     if isinstance(unit, RefitTask):
-        assert isinstance(fam, PathFamily)
-        return [_evaluate_refit(study, unit, fam)]
-    if fam is None:
+        return [_evaluate_refit(study, unit, path_family(unit.kind))]
+    if unit.kind == "pipeline":
         return list(_PipelineEvaluator(study, unit).run())
-    assert isinstance(fam, PathFamily)
-    return list(_evaluate_path(study, unit, fam))
+    return list(_evaluate_path(study, unit, path_family(unit.kind)))
 
 
 def _fresh(X: Any) -> Any:
@@ -124,11 +121,11 @@ def _evaluate_refit(study: Study, unit: RefitTask, fam: PathFamily) -> RefitResu
     model = study.models[unit.model]
     candidates = [model.candidates[c] for c in unit.candidates]
     rest = {k: v for k, v in candidates[0].items() if k != fam.param}
-    estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
-    X, y, fit_params = _sklearn.whole_data(estimator, study)
     start = time.time()
     with record_warnings() as caught:
-        try:
+        try:  # anything, a MemoryError copying the data too: the refit is only early
+            estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
+            X, y, fit_params = _sklearn.whole_data(estimator, study)
             views = fam.fit_views(estimator, [c[fam.param] for c in candidates], X, y, fit_params)
         except Exception:  # noqa: BLE001 - the caller's own refit raises it again
             return RefitResult(unit, (), time.time() - start, traceback.format_exc())

@@ -14,8 +14,9 @@ irrelevant to a fresh fit and ``oob_score`` does not change predictions.
 A view is the N-tree forest (``copy.copy``) with ``estimators_[:n]`` and
 ``n_estimators=n``; every other attribute ``fit`` sets (``estimator_``,
 ``n_features_in_``, ``feature_names_in_``, ``n_outputs_``, ``classes_``,
-``n_classes_``, ``_n_samples``, ``_n_samples_bootstrap``) depends on the data
-and the other parameters only (``BaseForest.fit``, lines 360-455), so a view
+``n_classes_``, ``_n_samples``, ``_sample_weight``, ``_n_samples_bootstrap``)
+depends on the data and the other parameters only (``BaseForest.fit``, lines
+360-455), so a view
 is the separately fitted forest itself and may stand in for a search's refit
 (:meth:`ForestPath.refit_exact`) - except with ``oob_score``, whose
 ``oob_score_`` and ``oob_decision_function_`` average over every tree grown,
