@@ -230,8 +230,10 @@ _SEARCH_PARAMS_DOC = """
     share : bool, default=True
         Let one fit answer several candidates where that is exact (a path
         family such as ``n_neighbors`` or ``n_estimators``; shared pipeline
-        prefixes), see :mod:`gridfold.sharing`. False fits every candidate on
-        its own, as scikit-learn does. Either way the scores are identical.
+        prefixes; the refit during the search), see :mod:`gridfold.sharing`.
+        False fits every candidate on its own and refits after the search, as
+        scikit-learn does. Either way the scores and ``best_estimator_`` are
+        identical.
 
     store : ResultStore, str or path-like, default=None
         Keep every fit's result as it arrives: a :class:`gridfold.store.ResultStore`
