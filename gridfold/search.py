@@ -24,7 +24,7 @@ from gridfold.executors import get_executor
 from gridfold.executors.base import check_retries
 from gridfold.progress import progress_callback
 from gridfold.refit import refit_estimator, refit_threads
-from gridfold.sharing.early_refit import refit_view
+from gridfold.sharing.early_refit import take_refit
 from gridfold.store.base import open_store
 from gridfold.tasks import Model, RefitResult, Study, StudyData, results_by_model
 from gridfold.validation import (
@@ -33,7 +33,6 @@ from gridfold.validation import (
     check_grid_not_empty,
     estimator_name,
 )
-from gridfold.warnings_replay import replay_warnings
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
@@ -199,11 +198,10 @@ class _EngineSearchMixin:
             search.best_params_ = results["params"][search.best_index_]
 
         if self.refit:
-            best = None if early is None else refit_view(early, search.best_index_)
-            search.refit_during_search_ = best is not None
-            if early is not None and best is not None:
-                replay_warnings(early.warnings)  # where scikit-learn's refit would warn
-                search.refit_time_ = early.fit_time
+            taken = None if early is None else take_refit(early, search.best_index_)
+            search.refit_during_search_ = taken is not None
+            if taken is not None:
+                best, search.refit_time_ = taken
             else:
                 best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
                 start = time.time()

@@ -298,9 +298,9 @@ def test_an_early_refit_that_raises_raises_again_where_sklearns_does(
 
     def spy(result: Any, candidate: int) -> Any:
         seen.append(result)
-        return early_refit.refit_view(result, candidate)
+        return early_refit.take_refit(result, candidate)
 
-    monkeypatch.setattr(gridfold.search, "refit_view", spy)
+    monkeypatch.setattr(gridfold.search, "take_refit", spy)
     X, y = _data("clf")
     X = X.copy()
     X[0, 0] = np.inf  # the folds that train on row 0 fail; the one testing on it fits

@@ -212,8 +212,11 @@ def test_hgb_scoring_views_add_each_tree_once_per_array(monkeypatch: pytest.Monk
     assert sum(added) == 40 + 40  # each array: 40 trees, not 5 + 10 + 40
     added.clear()
     views[2].predict(X)  # asked again: nothing left to add
-    views[0].predict(X)  # shorter than the running sum: its own 5 trees
+    shorter = views[0].predict_proba(X)  # shorter than the running sum: its own 5 trees
     assert added == [0, 5]
+    monkeypatch.undo()
+    expected = clone(est).set_params(max_iter=5).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(shorter, expected, strict=True)
 
 
 def test_hgb_scoring_time_is_shared_by_its_views() -> None:

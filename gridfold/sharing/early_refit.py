@@ -31,15 +31,14 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from sklearn.base import clone
-
 from gridfold._sklearn import num_samples
 from gridfold.refit import n_jobs_param
 from gridfold.sharing.base import PathFamily, families, path_family
-from gridfold.sharing.planner import path_groups
+from gridfold.sharing.planner import path_estimator, path_groups
 from gridfold.tasks import RefitResult, RefitTask, SharedTask, Study, Task, Unit
+from gridfold.warnings_replay import replay_warnings
 
-__all__ = ["plan_refit", "makespan", "refit_view"]
+__all__ = ["plan_refit", "makespan", "take_refit"]
 
 
 def plan_refit(study: Study, model: int, units: Sequence[Unit], n_workers: int) -> RefitTask | None:
@@ -87,15 +86,20 @@ def makespan(costs: Sequence[float], n_workers: int) -> float:
     return max(free_at)
 
 
-def refit_view(result: RefitResult, candidate: int) -> Any | None:
-    """The refit of ``candidate`` that ``result`` holds, as a fit in the caller leaves it.
+def take_refit(result: RefitResult, candidate: int) -> tuple[Any, float] | None:
+    """The refit of ``candidate`` that ``result`` holds, and the shared fit's seconds.
 
-    None if it holds none (the shared fit failed, or did not answer ``candidate``).
+    The estimator is as a fit in the caller leaves it, and the fit's warnings
+    are issued now, where the caller's own refit would issue them. None if
+    ``result`` holds none (the shared fit failed, or did not answer
+    ``candidate``): the caller then refits as usual.
     """
     if result.error is not None or candidate not in result.task.candidates:
         return None
     fam = path_family(result.task.kind)
-    return fam.in_caller(result.estimators[result.task.candidates.index(candidate)])
+    view = fam.in_caller(result.estimators[result.task.candidates.index(candidate)])
+    replay_warnings(result.warnings)
+    return view, result.fit_time
 
 
 def _refit_path(study: Study, model: int) -> tuple[PathFamily, tuple[int, ...], Any] | None:
@@ -109,8 +113,7 @@ def _refit_path(study: Study, model: int) -> tuple[PathFamily, tuple[int, ...], 
         groups = path_groups(fam, m.estimator, m.candidates, everyone, n_rows)
         if len(groups) != 1 or len(groups[0]) != len(m.candidates):
             continue
-        rest = {k: v for k, v in m.candidates[0].items() if k != fam.param}
-        base = clone(m.estimator).set_params(**clone(rest, safe=False))
+        base = path_estimator(m.estimator, m.candidates[0], fam.param)
         if fam.refit_exact(base, [c[fam.param] for c in m.candidates]):
             return fam, tuple(groups[0]), base
     return None

@@ -30,7 +30,7 @@ from sklearn.base import clone
 
 from gridfold import _sklearn
 from gridfold.sharing.base import PathFamily, TransformerPath, families, path_family
-from gridfold.sharing.planner import content_key, path_groups
+from gridfold.sharing.planner import content_key, path_estimator, path_groups
 from gridfold.tasks import (
     RefitResult,
     RefitTask,
@@ -78,8 +78,7 @@ def _plain(study: Study, tasks: Sequence[Task]) -> list[TaskResult]:
 def _evaluate_path(study: Study, unit: SharedTask, fam: PathFamily) -> list[TaskResult]:
     model = study.models[unit.model]
     candidates = [model.candidates[c] for c in unit.candidates]
-    rest = {k: v for k, v in candidates[0].items() if k != fam.param}
-    estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
+    estimator = path_estimator(model.estimator, candidates[0], fam.param)
     X_train, y_train, X_test, y_test = _sklearn.split_data(estimator, study, unit.split)
     start = time.time()
     try:
@@ -120,11 +119,10 @@ def _evaluate_refit(study: Study, unit: RefitTask, fam: PathFamily) -> RefitResu
     """
     model = study.models[unit.model]
     candidates = [model.candidates[c] for c in unit.candidates]
-    rest = {k: v for k, v in candidates[0].items() if k != fam.param}
     start = time.time()
     with record_warnings() as caught:
         try:  # anything, a MemoryError copying the data too: the refit is only early
-            estimator = clone(model.estimator).set_params(**clone(rest, safe=False))
+            estimator = path_estimator(model.estimator, candidates[0], fam.param)
             X, y, fit_params = _sklearn.whole_data(estimator, study)
             views = fam.fit_views(estimator, [c[fam.param] for c in candidates], X, y, fit_params)
         except Exception:  # noqa: BLE001 - the caller's own refit raises it again

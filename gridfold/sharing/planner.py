@@ -29,7 +29,14 @@ from sklearn.pipeline import Pipeline
 from gridfold.sharing.base import PathFamily, families
 from gridfold.tasks import Model, SharedTask, Study, Task, Unit
 
-__all__ = ["plan_units", "path_groups", "other_params_key", "content_key", "mutates_input"]
+__all__ = [
+    "plan_units",
+    "path_groups",
+    "path_estimator",
+    "other_params_key",
+    "content_key",
+    "mutates_input",
+]
 
 
 def plan_units(
@@ -132,8 +139,7 @@ def path_groups(
     for members in by_rest.values():
         if len(members) < 2:
             continue
-        rest = {k: v for k, v in candidates[members[0]].items() if k != fam.param}
-        base = clone(estimator).set_params(**clone(rest, safe=False))
+        base = path_estimator(estimator, candidates[members[0]], fam.param)
         if not fam.matches(base):  # a candidate may swap the estimator's class
             continue
         values = [candidates[i][fam.param] for i in members]
@@ -141,6 +147,13 @@ def path_groups(
             if len(part) >= 2:
                 groups.append([members[j] for j in part])
     return groups
+
+
+def path_estimator(estimator: Any, candidate: dict[str, Any], param: str) -> Any:
+    """A clone of ``estimator`` with every setting of ``candidate`` but the path's ``param``:
+    what one path fit starts from, for every candidate of its group."""
+    rest = {k: v for k, v in candidate.items() if k != param}
+    return clone(estimator).set_params(**clone(rest, safe=False))
 
 
 def _widen(shared: list[SharedTask], n_workers: int, n_plain: int) -> list[SharedTask]:
