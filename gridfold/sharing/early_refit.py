@@ -17,10 +17,13 @@ costs ``rows x family.cost(values)`` (a fold's training rows; every row for
 the refit); units are list-scheduled in submission order on the workers; the
 early refit's makespan is compared with the plain schedule's plus the refit
 after it, on every worker's core for a forest (:mod:`gridfold.refit`; near
-linear, the trees are independent), on one otherwise. HGB's refit does run on
-every core (OpenMP) but gains little from them at the sizes where this
-matters: on 2 cores, 400 iterations on 2 threads took 1.04x (6000 rows) and
-0.74x (15000 rows) the time of one. One worker, a resumed search with nothing
+linear, the trees are independent), on one otherwise. HGB's refit runs on
+every core too (OpenMP) but gains far less from them: on 2 cores, ``python
+benchmarks/hgb_profile.py`` measured 400 iterations on 2 threads at
+0.69x-0.78x the time of one (a speed-up of 1.3-1.45). Counting 1 leans towards
+refitting early; where the two plans are close it may pick the early one when
+refitting after would be a few percent quicker (4 folds on 2 workers: 3.0
+against 2.92 at a speed-up of 1.45). One worker, a resumed search with nothing
 left to run, a grid that is not one path, a unit the model cannot cost: the
 refit happens after the search, as before.
 """
