@@ -3,13 +3,12 @@
 Time attribution, as reported in ``cv_results_``: work shared by several
 candidates (a path fit, a pipeline prefix fit and its transforms) is divided
 equally among them and added to each one's ``fit_time``; a candidate's own
-final-step fit is its own. ``score_time`` is the candidate's own, except
-for the views of one path fit that share scoring work
-(``PathFamily.shares_scoring``: kNN's neighbour query, a boosting run's
-prefix sums, done by whichever view is scored first): their scoring time is
-divided equally among them too. So ``sum(fit_time)``
-over a unit's candidates is the time the unit took to fit, ``sum(score_time)``
-the time it took to score.
+final-step fit is its own. ``score_time`` is the candidate's own, except for
+the views of one path fit that share scoring work
+(``PathFamily.shares_scoring``: kNN's neighbour query, a boosting run's prefix
+sums, done by whichever view is scored first): their scoring time is divided
+equally among them too. So ``sum(fit_time)`` over a unit's candidates is the
+time the unit took to fit, ``sum(score_time)`` the time it took to score.
 
 Safety: if shared work raises, the candidates it would have answered are
 fitted one by one, so failures are recorded exactly as scikit-learn records

@@ -16,11 +16,10 @@ A view is the N-tree forest (``copy.copy``) with ``estimators_[:n]`` and
 ``n_features_in_``, ``feature_names_in_``, ``n_outputs_``, ``classes_``,
 ``n_classes_``, ``_n_samples``, ``_sample_weight``, ``_n_samples_bootstrap``)
 depends on the data and the other parameters only (``BaseForest.fit``, lines
-360-455), so a view
-is the separately fitted forest itself and may stand in for a search's refit
-(:meth:`ForestPath.refit_exact`) - except with ``oob_score``, whose
-``oob_score_`` and ``oob_decision_function_`` average over every tree grown,
-and with ``verbose``, which would print from a worker.
+360-455), so a view is the separately fitted forest itself and may stand in
+for a search's refit (:meth:`ForestPath.refit_exact`) - except with
+``oob_score``, whose ``oob_score_`` and ``oob_decision_function_`` average
+over every tree grown, and with ``verbose``, which would print from a worker.
 """
 
 from __future__ import annotations
