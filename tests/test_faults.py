@@ -69,13 +69,21 @@ class Faulty(ClassifierMixin, BaseEstimator):
         return _Unpicklable(value) if self.fault == "unpicklable" else value
 
     def _record(self, n: int) -> bool:
-        """Log this attempt; True if it is the first for this training set size."""
+        """Log this attempt; True if it is the first for this training set size.
+
+        "First" is decided by an atomic exclusive create of a claim file, not by
+        reading the log back: two workers may append their lines before either
+        reads, and then neither would see itself as first.
+        """
         if self.log is None:
             return True
-        line = f"{self.fault} {n}\n"
         with open(self.log, "a") as f:
-            f.write(line)
-        return Path(self.log).read_text().count(line) == 1
+            f.write(f"{self.fault} {n}\n")
+        try:
+            os.close(os.open(f"{self.log}.{self.fault}.{n}.first", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
 
 
 def _sigkill_self() -> None:
