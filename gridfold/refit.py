@@ -62,7 +62,7 @@ from sklearn.ensemble import (
 from sklearn.pipeline import Pipeline
 
 from gridfold.executors import resolve_n_jobs
-from gridfold.worker import in_worker
+from gridfold.runtime import in_worker
 
 __all__ = ["refit_estimator", "refit_threads", "n_jobs_param"]
 

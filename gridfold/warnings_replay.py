@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 
+from gridfold.runtime import in_process_worker
+
 __all__ = ["CaughtWarning", "record_warnings", "replay_warnings"]
 
 
@@ -39,8 +41,6 @@ def record_warnings() -> Iterator[list[CaughtWarning]]:
     :func:`warnings.catch_warnings` would be wrong there: it is process-wide,
     so in a thread it would swallow other threads' warnings.
     """
-    from gridfold.worker import in_process_worker
-
     caught: list[CaughtWarning] = []
     if not in_process_worker():
         yield caught

@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
 
-from threadpoolctl import threadpool_limits
+import cloudpickle
 
+from gridfold._sklearn import failed_result
 from gridfold.data import StudyHandle
+from gridfold.runtime import worker_thread
 from gridfold.sharing.evaluate import evaluate_unit
 from gridfold.tasks import RefitResult, Result, Unit
 
-__all__ = [
-    "run_batch",
-    "run_batch_in_thread",
-    "run_unit",
-    "unpicklable_result",
-    "init_process_worker",
-    "in_worker",
-    "in_process_worker",
-    "THREAD_ENV_VARS",
-]
-
-# Read by native libraries when they load, so set before any import in a
-# worker process; threadpoolctl covers the libraries already loaded.
-THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-_WORKER_FLAG = "GRIDFOLD_IN_WORKER"
-_thread_state = threading.local()
-
-
-def init_process_worker(inner_threads: int) -> None:
-    """Initializer of every worker process: cap BLAS/OpenMP threads."""
-    os.environ[_WORKER_FLAG] = "1"
-    threadpool_limits(limits=inner_threads)
-
-
-def in_process_worker() -> bool:
-    """True inside a gridfold worker process (not a pool thread, not the caller)."""
-    return os.environ.get(_WORKER_FLAG) == "1"
-
-
-def in_worker() -> bool:
-    """True inside a parallel gridfold worker: nested searches run sequentially.
-
-    Nesting pools would oversubscribe the cores the outer pool already uses.
-    """
-    return in_process_worker() or getattr(_thread_state, "busy", False)
+__all__ = ["run_batch", "run_batch_in_thread", "run_unit", "unpicklable_result"]
 
 
 def run_batch(handle: StudyHandle, units: Sequence[Unit]) -> list[Result]:
@@ -64,11 +23,8 @@ def run_batch(handle: StudyHandle, units: Sequence[Unit]) -> list[Result]:
 
 def run_batch_in_thread(handle: StudyHandle, units: Sequence[Unit]) -> list[Result]:
     """:func:`run_batch` for a pool thread, marked so nested searches stay sequential."""
-    _thread_state.busy = True
-    try:
+    with worker_thread():
         return run_batch(handle, units)
-    finally:
-        _thread_state.busy = False
 
 
 def run_unit(handle: StudyHandle, unit: Unit) -> list[Result]:
@@ -81,10 +37,6 @@ def unpicklable_result(handle: StudyHandle, result: Result, exc: BaseException) 
 
     A refit that cannot be sent back is left to the caller, which refits as usual.
     """
-    import cloudpickle
-
-    from gridfold._sklearn import failed_result
-
     try:
         cloudpickle.dumps(result)
         return result

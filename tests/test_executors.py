@@ -91,7 +91,7 @@ class MemmapProbe:
 
 def nesting_probe(est: Any, X: Any, y: Any) -> dict[str, float]:
     """What a search started inside this worker would run on."""
-    from gridfold.worker import in_worker
+    from gridfold.runtime import in_worker
 
     nested = get_executor(None, 2)
     forced = get_executor("processes", 2)
@@ -381,7 +381,7 @@ def test_nested_gridsearch_via_compare_stays_in_the_worker(backend: str, xy: tup
     )
 
     def outer(est: Any, X: Any, y: Any) -> dict[str, float]:
-        from gridfold.worker import in_worker
+        from gridfold.runtime import in_worker
 
         pids = est.cv_results_["mean_test_pid"]
         return {

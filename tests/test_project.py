@@ -65,3 +65,44 @@ def test_every_public_name_resolves() -> None:
     assert set(gridfold.__all__) - {"__version__"} == set(gridfold._PUBLIC)
     for name in gridfold.__all__:
         assert getattr(gridfold, name) is not None
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules ``path`` imports when it is imported (not inside functions or TYPE_CHECKING)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_package_imports_form_no_cycle() -> None:
+    """gridfold's modules import each other as a tree (a DAG): no cycle to close lazily."""
+    package = ROOT / "gridfold"
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {
+        name: {m for m in _top_level_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    assert not {m for m in _top_level_imports(modules["gridfold.runtime"]) if "gridfold" in m}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(graph[name]):
+            assert state.get(dep) != 1, f"import cycle: {' -> '.join([*path, name, dep])}"
+            if dep not in state:
+                visit(dep, [*path, name])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])

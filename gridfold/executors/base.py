@@ -12,6 +12,7 @@ import joblib
 
 from gridfold.data import StudyHandle
 from gridfold.exceptions import ParameterError
+from gridfold.runtime import in_worker
 from gridfold.tasks import Result, Study, Unit
 
 __all__ = [
@@ -122,8 +123,6 @@ def get_executor(
     With ``fit_timeout``, None picks ``"processes"`` even for one worker: only
     a process can be stopped in the middle of a fit.
     """
-    from gridfold.worker import in_worker
-
     n_workers = resolve_n_jobs(n_jobs)
     fit_timeout = check_fit_timeout(fit_timeout)
     if backend is None and fit_timeout is not None and not in_worker():

@@ -14,8 +14,9 @@ from threadpoolctl import threadpool_limits
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
 from gridfold.executors.base import Executor, check_fit_timeout
 from gridfold.executors.pool import FaultTolerantPool
+from gridfold.runtime import THREAD_ENV_VARS, init_process_worker
 from gridfold.tasks import RefitTask, Result, Study, Unit, unit_size
-from gridfold.worker import THREAD_ENV_VARS, init_process_worker, run_batch, run_batch_in_thread
+from gridfold.worker import run_batch, run_batch_in_thread
 
 __all__ = ["SequentialExecutor", "ThreadExecutor", "ProcessExecutor", "inner_threads"]
 
