@@ -3,8 +3,11 @@
 Exit codes: 0 success (some fits may have failed; they are summarised),
 1 every fit of every model failed, 2 bad input (the study file, the data,
 a parameter name, an option: one ``gridfold: error: ...`` line on stderr),
-130 interrupted with Ctrl-C, 143 stopped by SIGTERM. Every finished fit is in
-the study's results store either way; running the same command again resumes.
+3 the executor failed (a worker pool that broke or could not start, or a fit
+that crashed its worker with ``error_score = "raise"``: not the input's fault,
+so not 2), 130 interrupted with Ctrl-C, 143 stopped by SIGTERM. Every finished
+fit is in the study's results store either way; running the same command
+again resumes.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gridfold.exceptions import GridfoldError
+from gridfold.exceptions import ExecutorError, GridfoldError
 from gridfold.store.sqlite import SQLiteStore
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE, EXIT_EXECUTOR = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 class _Terminated(BaseException):
@@ -69,7 +73,8 @@ study file format (TOML; see examples/*.toml and `pydoc gridfold.config`):
                                  # [1e-3, 1e3] } } with n_iter and random_state; neither:
                                  # evaluated once (comparing algorithms)
 
-exit status: 0 done, 1 every fit failed, 2 bad input (one error line), 130 interrupted
+exit status: 0 done, 1 every fit failed, 2 bad input (one error line), 3 the executor
+failed (a broken worker pool, or a crashed fit with error_score = "raise"), 130 interrupted
 (Ctrl-C), 143 terminated (SIGTERM); finished fits stay in the store: rerun to resume
 """
 
@@ -391,6 +396,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             fit_timeout=args.fit_timeout,
             retries=args.retries,
         )
+    except ExecutorError as exc:
+        if store is None:
+            raise
+        raise ExecutorError(
+            f"{exc}; {len(store)} results are kept in {store.path}: run the same command "
+            "again to resume"
+        ) from None
     except (KeyboardInterrupt, _Terminated):
         if store is not None:
             print(
@@ -548,6 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Terminated:
         print("gridfold: terminated (SIGTERM)", file=sys.stderr)
         return EXIT_TERMINATED
+    except ExecutorError as exc:  # the machinery failed, not the input: its own code
+        print(f"gridfold: executor failed: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_EXECUTOR
     except (GridfoldError, FileNotFoundError) as exc:
         print(f"gridfold: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -7,6 +7,7 @@ interpreter start-up costs are paid in parallel.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -83,6 +84,42 @@ MIXED = IRIS + textwrap.dedent(
 )
 
 
+# Importable by the CLI (python -m puts the working folder on sys.path) and its workers.
+SEGV_ESTIMATOR = textwrap.dedent(
+    """
+    import faulthandler
+
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+    class Segv(ClassifierMixin, BaseEstimator):
+        def __init__(self, crash=False):
+            self.crash = crash
+
+        def fit(self, X, y):
+            if self.crash:
+                faulthandler._sigsegv()
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+    """
+)
+CRASH_STUDY = IRIS + textwrap.dedent(
+    """
+    [cv]
+    n_splits = 3
+    [run]
+    error_score = "raise"
+    [[model]]
+    estimator = "segv_estimator.Segv"
+    grid = { crash = [false, true] }
+    """
+)
+
+
 @dataclass(frozen=True)
 class Run:
     returncode: int
@@ -125,6 +162,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
         "-o",
         str(root / "out.json"),
     )
+    # A fit that kills its worker, with error_score = "raise": the executor fails (exit 3).
+    (root / "segv_estimator.py").write_text(SEGV_ESTIMATOR)
+    (root / "crash.toml").write_text(CRASH_STUDY)
+    commands["crash"] = _command(
+        "run", "crash.toml", "-j", "2", "-b", "processes", "--retries", "0", "-q"
+    )
     procs = {
         name: subprocess.Popen(
             cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -148,6 +191,18 @@ def test_bad_input_is_one_line_exit_2(runs: dict[str, Run], case: str) -> None:
     assert lines[0].startswith("gridfold: error: ")
     assert EXPECTED_FRAGMENT[case] in lines[0]
     assert run.stdout == ""
+
+
+def test_a_failed_executor_is_exit_3_and_keeps_what_was_stored(runs: dict[str, Run]) -> None:
+    run = runs["crash"]
+    assert run.returncode == 3, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("gridfold: executor failed: ") and "SIGSEGV" in lines[0]
+    assert "Traceback" not in run.stderr and "run the same command again" in lines[0]
+    with sqlite3.connect(run.workdir / "crash.gridfold.db") as con:
+        kinds = [k for (k,) in con.execute("SELECT error_kind FROM results")]
+    assert "crash" in kinds  # the crash itself was stored before the study stopped
 
 
 def test_run_prints_leaderboard_and_exports_csv(runs: dict[str, Run]) -> None:
