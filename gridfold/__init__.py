@@ -1,8 +1,8 @@
 """gridfold: parallel model selection, exact to scikit-learn.
 
 Compare learning algorithms with (repeated) k-fold cross-validation and tune
-hyperparameters with grid and random search, sequentially, on all cores of one
-machine, or on a Dask cluster.
+hyperparameters with grid and random search, sequentially or on all cores of
+one machine (worker processes or threads).
 
 Public names are imported on first use, so ``import gridfold`` (and the
 ``gridfold`` command's ``--help``) does not pay for importing scikit-learn.

@@ -221,7 +221,8 @@ class _EngineSearchMixin:
 _SEARCH_PARAMS_DOC = """
     backend : {"sequential", "threads", "processes"} or None, default=None
         Where fits run. None picks "sequential" when ``n_jobs`` resolves to 1
-        and "processes" (a reusable loky pool) otherwise. See
+        and "processes" (gridfold's fault-tolerant pool of worker processes,
+        reused across searches) otherwise. See
         :func:`gridfold.available_backends`.
     progress : bool, default=False
         Show a progress bar (done/total, elapsed, ETA, best score so far).
