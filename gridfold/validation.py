@@ -113,7 +113,9 @@ def check_candidates(estimator: Any, candidates: Sequence[Mapping[str, Any]]) ->
             checked.add(names)
             continue
         try:  # a candidate may replace a step, whose own parameters it then sets
-            clone(estimator).set_params(**candidate)
+            # The values are cloned too, as _fit_and_score clones them: set_params on a
+            # step the user put in the grid would otherwise change the user's object.
+            clone(estimator).set_params(**clone(dict(candidate), safe=False))
         except ValueError:
             unknown = sorted(names - valid)
             hints = {n: difflib.get_close_matches(n, valid, n=1) for n in unknown}

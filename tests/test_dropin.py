@@ -208,3 +208,31 @@ def test_default_backend_is_processes_for_n_jobs_2(iris: tuple) -> None:
     search = gridfold.GridSearchCV(SVC(), {"C": [1, 2]}, cv=2, n_jobs=2).fit(*iris)
     reference = skms.GridSearchCV(SVC(), {"C": [1, 2]}, cv=2).fit(*iris)
     assert search.best_params_ == reference.best_params_
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize(("backend", "n_jobs"), [("sequential", 1), ("threads", 2)])
+@pytest.mark.parametrize("name", SEARCHES)
+def test_the_users_objects_never_change(
+    name: str, backend: str, n_jobs: int, share: bool, iris: tuple
+) -> None:
+    # Estimators put in the grid (a step, replaced, with parameters of its own) and the
+    # search's estimator are the caller's: a fit may set parameters only on clones.
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    step = LogisticRegression(max_iter=300)
+    knn = KNeighborsClassifier()
+    forest = RandomForestClassifier(n_estimators=3, random_state=0)
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", None)])
+    space = [
+        {"clf": [step], "clf__C": [0.01, 10.0]},
+        {"clf": [knn], "clf__n_neighbors": [1, 3, 5]},  # a path family: one query per split
+        {"clf": [forest], "clf__n_estimators": [2, 4]},  # a forest path
+    ]
+    before = [pickle.dumps(obj) for obj in (step, knn, forest, pipe)]
+    kwargs = dict(cv=3, scoring="accuracy", backend=backend, n_jobs=n_jobs, share=share)
+    search = SEARCHES[name](pipe, space, **kwargs)
+    search.fit(*iris)
+    assert [pickle.dumps(obj) for obj in (step, knn, forest, pipe)] == before
+    assert search.best_estimator_.named_steps["clf"] is not search.best_params_["clf"]
