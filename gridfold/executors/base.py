@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
@@ -19,6 +19,7 @@ __all__ = [
     "Executor",
     "register_executor",
     "get_executor",
+    "resolve_backend",
     "available_backends",
     "resolve_n_jobs",
     "check_fit_timeout",
@@ -59,6 +60,8 @@ class Executor(ABC):
     fit_timeout: float | None = None
     #: Batches kept in flight per worker, so a worker never waits for the driver.
     in_flight_per_worker: ClassVar[int] = 2
+    #: Names of the backend's own keyword options (``get_executor(..., options=)``).
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, n_jobs: int | None = None) -> None:
         self.n_workers = resolve_n_jobs(n_jobs)
@@ -93,7 +96,7 @@ class Executor(ABC):
         return f"{type(self).__name__}(n_workers={self.n_workers})"
 
 
-ExecutorFactory = Callable[[int | None], Executor]
+ExecutorFactory = Callable[..., Executor]
 _REGISTRY: dict[str, Callable[[], ExecutorFactory]] = {}
 
 
@@ -112,16 +115,27 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_executor(
-    backend: str | None, n_jobs: int | None, fit_timeout: float | None = None
-) -> Executor:
-    """The executor for ``backend`` and ``n_jobs``.
+def resolve_backend(
+    backend: str | None,
+    n_jobs: int | None,
+    fit_timeout: float | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> str:
+    """The registered backend name that ``get_executor`` would use; checks every argument.
 
     ``backend=None`` picks ``"sequential"`` when ``n_jobs`` resolves to 1 and
     ``"processes"`` otherwise, as scikit-learn's default loky backend does.
     Inside a gridfold worker, nested searches always run sequentially.
     With ``fit_timeout``, None picks ``"processes"`` even for one worker: only
-    a process can be stopped in the middle of a fit.
+    a process can be stopped in the middle of a fit. ``options`` are the
+    backend's own settings (a scheduler address, say); each must be one the
+    backend's class lists in :attr:`Executor.options`.
+
+    Raises
+    ------
+    ParameterError
+        For an invalid ``n_jobs`` or ``fit_timeout``, an unknown backend, a
+        time limit the backend cannot enforce, or an option it does not take.
     """
     n_workers = resolve_n_jobs(n_jobs)
     fit_timeout = check_fit_timeout(fit_timeout)
@@ -134,18 +148,41 @@ def get_executor(
             f"Unknown backend {backend!r}. Expected one of {available_backends()}; "
             "fix: pass one of these names as backend= (or --backend)."
         )
-    if in_worker():
-        return _REGISTRY["sequential"]()(1)
     factory = _REGISTRY[backend]()
-    if fit_timeout is None:
-        return factory(n_jobs)
-    if not getattr(factory, "supports_timeout", False):
+    if in_worker():
+        return "sequential"  # nested: no pool, no time limit of its own (the outer one holds)
+    if fit_timeout is not None and not getattr(factory, "supports_timeout", False):
         raise ParameterError(
             f"fit_timeout={fit_timeout!r} needs a backend that can stop a running fit, but "
             f"backend={backend!r} cannot (a thread cannot be killed); fix: use "
             "backend='processes' or drop fit_timeout."
         )
-    return factory(n_jobs, fit_timeout=fit_timeout)  # type: ignore[call-arg]
+    accepted = tuple(getattr(factory, "options", ()))
+    unknown = sorted(set(options or {}) - set(accepted))
+    if unknown:
+        takes = f"takes only {list(accepted)}" if accepted else "takes no options"
+        raise ParameterError(
+            f"backend={backend!r} {takes}; got {unknown}. Fix: drop them, or choose a backend "
+            "that takes them."
+        )
+    return backend
+
+
+def get_executor(
+    backend: str | None,
+    n_jobs: int | None,
+    fit_timeout: float | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Executor:
+    """The executor for ``backend`` and ``n_jobs`` (see :func:`resolve_backend`)."""
+    name = resolve_backend(backend, n_jobs, fit_timeout, options)
+    factory = _REGISTRY[name]()
+    if in_worker():
+        return factory(1)
+    kwargs: dict[str, Any] = dict(options or {})
+    if fit_timeout is not None:
+        kwargs["fit_timeout"] = check_fit_timeout(fit_timeout)
+    return factory(n_jobs, **kwargs)
 
 
 def check_fit_timeout(fit_timeout: Any) -> float | None:
