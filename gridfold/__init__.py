@@ -23,6 +23,7 @@ _PUBLIC = {
     "available_backends": "gridfold.executors",
     "GridfoldError": "gridfold.exceptions",
     "ParameterError": "gridfold.exceptions",
+    "ParameterTypeError": "gridfold.exceptions",
     "DataError": "gridfold.exceptions",
     "ConfigError": "gridfold.exceptions",
     "ExecutorError": "gridfold.exceptions",
@@ -36,6 +37,7 @@ __all__ = [
     "available_backends",
     "GridfoldError",
     "ParameterError",
+    "ParameterTypeError",
     "DataError",
     "ConfigError",
     "ExecutorError",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         ExecutorError,
         GridfoldError,
         ParameterError,
+        ParameterTypeError,
     )
     from gridfold.executors import available_backends
     from gridfold.search import GridSearchCV, RandomizedSearchCV

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import _fit_context, clone
+from sklearn.callback import AutoPropagatedCallback
 from sklearn.linear_model._base import _preprocess_data, _rescale_data
 from sklearn.linear_model._ridge import (
     _get_valid_accept_sparse,
@@ -57,6 +58,8 @@ __all__ = [
     "whole_data",
     "format_cv_results",
     "warn_or_raise_about_fit_failures",
+    "safe_split",
+    "callbacks_to_propagate",
     # for path families
     "ArgKmin",
     "ArgKminClassMode",
@@ -77,12 +80,41 @@ MultimetricScorer = _MultimetricScorer
 check_method_params = _check_method_params
 num_samples = _num_samples
 openmp_effective_n_threads = _openmp_effective_n_threads
+safe_split = _safe_split
+
+
+def callbacks_to_propagate(callback_ctx: Any) -> list[Any]:
+    """The callbacks ``callback_ctx.propagate_callback_context`` hands to a sub-estimator.
+
+    The same selection as ``CallbackContext.propagate_callback_context``
+    (``sklearn/callback/_callback_context.py``): auto-propagated callbacks
+    whose ``max_propagation_depth`` the context's depth has not reached.
+    """
+    return [
+        callback
+        for callback in callback_ctx._callbacks
+        if isinstance(callback, AutoPropagatedCallback)
+        and (
+            callback.max_propagation_depth is None
+            or callback_ctx._propagation_depth < callback.max_propagation_depth
+        )
+    ]
 
 
 def fit_and_score(study: Study, task: Task) -> TaskResult:
-    """Fit and score one task exactly as ``GridSearchCV`` would."""
+    """Fit and score one task exactly as ``GridSearchCV`` would.
+
+    A model with ``callbacks`` (:class:`gridfold.callbacks.FitCallbacks`)
+    gets its evaluation context and caller, as scikit-learn's search passes them.
+    """
     model = study.models[task.model]
     train, test = study.data.splits[task.split]
+    callbacks: dict[str, Any] = {}
+    if model.callbacks is not None:
+        callbacks = {
+            "caller": model.callbacks.caller,
+            "callback_ctx": model.callbacks.context(task.candidate, task.split),
+        }
     out = _fit_and_score(
         clone(model.estimator),
         study.data.X,
@@ -100,6 +132,7 @@ def fit_and_score(study: Study, task: Task) -> TaskResult:
         split_progress=(task.split, study.n_splits),
         candidate_progress=(task.candidate, len(model.candidates)),
         error_score=study.error_score,
+        **callbacks,
     )
     return TaskResult(
         task=task,

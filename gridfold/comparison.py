@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,10 +16,9 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 
 from gridfold import _sklearn
-from gridfold.engine import run_study
 from gridfold.exceptions import ParameterError
-from gridfold.executors import get_executor
-from gridfold.progress import progress_callback
+from gridfold.lifecycle import Execution, Session
+from gridfold.store.base import ResultStore
 from gridfold.tasks import Model, Study, StudyData, TaskResult, group_failures, results_by_model
 from gridfold.validation import check_data
 
@@ -76,6 +76,10 @@ def compare(
     return_train_score: bool = False,
     error_score: float | str = np.nan,
     progress: bool = False,
+    store: ResultStore | str | os.PathLike[str] | None = None,
+    retries: int = 1,
+    fit_timeout: float | None = None,
+    share: bool = True,
 ) -> CompareResult:
     """Evaluate several estimators on the same cross-validation splits, in one pool.
 
@@ -107,11 +111,37 @@ def compare(
         Score recorded for a fit that raised.
     progress : bool, default=False
         Show a progress bar.
+    store : ResultStore, str or path-like, default=None
+        Keep every fit's result as it arrives (a path opens an SQLite file,
+        created if missing). A later call with the same store runs only the
+        fits it does not hold: an interrupted comparison resumes, and one
+        with an estimator added reuses every unchanged fit.
+    retries : int, default=1
+        Times a fit whose worker process died is run again before it is
+        recorded as failed. A fit that raises is never retried.
+    fit_timeout : float, default=None
+        Seconds a fit may run before its worker process is killed and the fit
+        recorded as failed (needs worker processes).
+    share : bool, default=True
+        The searches' option (let one fit answer several candidates where
+        that is exact, :mod:`gridfold.sharing`), accepted here so that every
+        entry point takes the same execution options. Each estimator given to
+        ``compare`` is evaluated with its own settings, which no family
+        shares between estimators today, so the work is the same either way.
 
     Returns
     -------
     CompareResult
     """
+    execution = Execution(
+        n_jobs=n_jobs,
+        backend=backend,
+        store=store,
+        retries=retries,
+        fit_timeout=fit_timeout,
+        share=share,
+        progress=progress,
+    ).checked()  # bad options fail before the data is looked at
     named = _name_estimators(estimators)
     fit_params = dict(fit_params or {})
     first = named[0][1]
@@ -131,13 +161,10 @@ def compare(
         return_train_score=return_train_score,
         error_score=error_score,
     )
-    # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
-    # so an input error above must not leave one behind.
-    executor = get_executor(backend, n_jobs)
-    with executor, progress_callback(study, enabled=progress) as on_result:
-        results = run_study(study, executor, on_result=on_result)
+    with Session(execution) as session:
+        run = session.run(study, label="compare")
     n_repeats = int(getattr(splitter, "n_repeats", 1))
-    return _to_result(study, results_by_model(study, results), n_repeats, error_score)
+    return _to_result(study, results_by_model(study, run.results), n_repeats, error_score)
 
 
 def _name_estimators(estimators: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "GridfoldError",
     "ParameterError",
+    "ParameterTypeError",
     "DataError",
     "ConfigError",
     "ExecutorError",
@@ -27,6 +28,15 @@ class ParameterError(GridfoldError, ValueError):
 
     Raised for an unknown parameter name, an empty grid, an invalid ``n_jobs``
     or an unknown backend, before any fit runs.
+    """
+
+
+class ParameterTypeError(ParameterError, TypeError):
+    """A search space or an argument has the wrong type.
+
+    Raised where scikit-learn raises a ``TypeError`` for the same input (a
+    grid value that is not a list, say), so ``except TypeError`` code keeps
+    working; it is also a :class:`ParameterError`.
     """
 
 

@@ -13,7 +13,6 @@ grouped by error message and reported in :attr:`ModelOutcome.failures`.
 from __future__ import annotations
 
 import dataclasses
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ from sklearn.metrics import check_scoring
 
 from gridfold import _sklearn
 from gridfold.config import Dataset, ModelConfig, StudyConfig
-from gridfold.engine import reusable_results, run_study
+from gridfold.engine import reusable_results
 from gridfold.exceptions import DataError, GridfoldError, ParameterError
-from gridfold.executors import Executor, get_executor
-from gridfold.executors.base import check_retries
-from gridfold.progress import progress_callback
+from gridfold.executors import Executor
+from gridfold.lifecycle import Execution, Session
 from gridfold.store.base import ResultStore
 from gridfold.tasks import (
     FailureGroup,
@@ -265,29 +263,23 @@ def run_config(
     -------
     StudyOutcome
     """
-    n_jobs = n_jobs if n_jobs is not None else cfg.run.n_jobs
-    retries = check_retries(retries)
-    # Bad n_jobs or fit_timeout fail first.
-    executor = get_executor(backend or cfg.run.backend, n_jobs, fit_timeout)
-    with executor:
-        prepared = prepare(cfg)
-        study = prepared.study
+    execution = Execution(
+        n_jobs=n_jobs if n_jobs is not None else cfg.run.n_jobs,
+        backend=backend or cfg.run.backend,
+        store=store,
+        retries=retries,
+        fit_timeout=fit_timeout,
+        share=share,
+        progress=progress,
+    ).checked()  # bad options fail before the data is loaded
+    prepared = prepare(cfg)
+    metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None
+    with Session(execution, console=console) as session:
         if on_start is not None:
-            on_start(prepared, executor)
-        metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None
-        start = time.perf_counter()
-        with progress_callback(study, enabled=progress, console=console, metric=metric) as cb:
-            results = run_study(
-                study,
-                executor,
-                on_result=cb,
-                share=share,
-                store=store,
-                label=str(cfg.file),
-                retries=retries,
-            )
-        wall = time.perf_counter() - start
-    return make_outcome(prepared, results, executor.n_workers, getattr(executor, "name", ""), wall)
+            on_start(prepared, session.executor)
+        run = session.run(prepared.study, label=str(cfg.file), metric=metric)
+        executor = session.executor
+    return make_outcome(prepared, run.results, executor.n_workers, executor.name, run.wall_time)
 
 
 def make_outcome(

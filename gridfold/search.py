@@ -2,220 +2,42 @@
 
 Both subclass scikit-learn's classes, so every attribute, delegated method,
 ``get_params``/``set_params``, pickling and tag behaves the same; only
-``fit`` differs: tasks run on a gridfold executor and ``cv_results_`` is built
-by scikit-learn's own formatting code from the same per-fit results.
+``fit`` differs (:class:`gridfold.searchcv.EngineSearchMixin`): tasks run on a
+gridfold executor and ``cv_results_`` is built by scikit-learn's own
+formatting code from the same per-fit results. Subclasses may override
+``_run_search(evaluate_candidates)``, scikit-learn's extension point.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone, is_classifier
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
-from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
+from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
 
-from gridfold import _sklearn
-from gridfold.engine import run_study
-from gridfold.executors import get_executor
-from gridfold.executors.base import check_retries
-from gridfold.progress import progress_callback
-from gridfold.refit import refit_estimator, refit_threads
-from gridfold.sharing.early_refit import take_refit
-from gridfold.store.base import open_store
-from gridfold.tasks import Model, RefitResult, Study, StudyData, results_by_model
-from gridfold.validation import (
-    check_candidates,
-    check_data,
-    check_grid_not_empty,
-    estimator_name,
+from gridfold.searchcv import (
+    EXTRA_CONSTRAINTS,
+    EngineSearchMixin,
+    evaluates_once,
+    search_all,
+    sklearn_error_with_fix,
 )
 
 __all__ = ["GridSearchCV", "RandomizedSearchCV"]
 
-_EXTRA_CONSTRAINTS: dict[str, Any] = {
-    "backend": [str, None],
-    "progress": ["boolean"],
-    "share": ["boolean"],
-    # Checked by open_store / get_executor / check_retries, with messages that say the fix.
-    "store": "no_validation",
-    "fit_timeout": "no_validation",
-    "retries": "no_validation",
-    # Checked by get_executor, which raises ParameterError with a fix, as compare() does.
-    "n_jobs": "no_validation",
-}
-
-
-class _EngineSearchMixin:
-    """``fit`` for a scikit-learn search class, running its fits on gridfold."""
-
-    # Provided by the scikit-learn class this is mixed into.
-    estimator: Any
-    scoring: Any
-    n_jobs: int | None
-    refit: bool | str | Callable[..., int]
-    cv: Any
-    verbose: int
-    error_score: float | str
-    return_train_score: bool
-    backend: str | None
-    progress: bool
-    share: bool
-    store: Any
-    fit_timeout: float | None
-    retries: int
-
-    def _candidates(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def _space(self) -> Any:
-        raise NotImplementedError
-
-    @_sklearn.fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
-        """Run fit with all sets of parameters.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
-            Target; None for unsupervised learning.
-        **params : dict of str -> object
-            Parameters for the estimator's ``fit``, the scorer and the CV
-            splitter (``groups``), routed as in scikit-learn.
-
-        Returns
-        -------
-        self : object
-            The fitted search.
-        """
-        search: Any = self
-        scorers, refit_metric = search._get_scorers()
-        X, y = check_data(X, y, self.estimator, params)
-        params = _sklearn.check_method_params(X, params=params)
-        routed = search._get_routed_params_for_fit(params)
-
-        check_grid_not_empty(self._space())  # before ParameterGrid raises a bare ValueError
-        candidates = self._candidates()
-        check_grid_not_empty(self._space(), candidates)
-        check_candidates(self.estimator, candidates)
-
-        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        search.n_splits_ = cv.get_n_splits(X, y, **routed.splitter.split)
-        splits = tuple(cv.split(X, y, **routed.splitter.split))
-        if len(splits) != search.n_splits_:
-            raise ValueError(
-                "cv.split and cv.get_n_splits return inconsistent results. "
-                f"Expected {search.n_splits_} splits, got {len(splits)}"
-            )
-        if self.verbose > 0:
-            n = len(candidates)
-            print(
-                f"Fitting {len(splits)} folds for each of {n} candidates, "
-                f"totalling {n * len(splits)} fits"
-            )
-
-        base_estimator = clone(self.estimator)
-        model = Model(estimator_name(self.estimator), base_estimator, tuple(candidates), scorers)
-        study = Study(
-            models=(model,),
-            data=StudyData(X, y, splits, routed.estimator.fit, routed.scorer.score),
-            return_train_score=self.return_train_score,
-            error_score=self.error_score,
-            verbose=self.verbose,
-        )
-        retries = check_retries(self.retries)
-        store = open_store(self.store)
-        # Created last: a ThreadExecutor caps BLAS threads process-wide until shut down,
-        # so an input error above must not leave one behind. Bad n_jobs still fails
-        # before any fit.
-        early_refits: list[RefitResult] = []  # the refit, if a worker did it alongside the folds
-        try:
-            executor = get_executor(self.backend, self.n_jobs, self.fit_timeout)
-            with executor, progress_callback(study, enabled=self.progress) as on_result:
-                results = run_study(
-                    study,
-                    executor,
-                    on_result=on_result,
-                    share=self.share,
-                    store=store,
-                    label=model.name,
-                    retries=retries,
-                    refit_model=0 if self.refit else None,
-                    on_refit=early_refits.append,
-                )
-        finally:
-            if store is not None and store is not self.store:  # opened from a path here
-                store.close()
-        out = _sklearn.warn_or_raise_about_fit_failures(
-            results_by_model(study, results)[0],
-            self.error_score,
-            callable_scoring=callable(self.scoring),
-            return_train_score=self.return_train_score,
-        )
-        search.cv_results_ = _sklearn.format_cv_results(
-            candidates, len(splits), out, self.return_train_score
-        )
-        early = early_refits[0] if early_refits else None
-        self._finish(X, y, routed, base_estimator, scorers, refit_metric, out, early)
-        return self
-
-    def _finish(
-        self,
-        X: Any,
-        y: Any,
-        routed: Any,
-        base_estimator: Any,
-        scorers: Any,
-        refit_metric: Any,
-        out: list[dict[str, Any]],
-        early: RefitResult | None = None,
-    ) -> None:
-        """Select the best candidate and refit, exactly as scikit-learn does.
-
-        The refit may already be done: ``early`` holds the fitted model of
-        every candidate from one shared fit on the whole data, run by a worker
-        alongside the folds (:mod:`gridfold.sharing.early_refit`). Otherwise
-        it may use the search's idle cores where the fitted model is the same
-        whatever ``n_jobs`` is (:mod:`gridfold.refit`).
-        """
-        search: Any = self
-        results = search.cv_results_
-        first_test_score = out[0]["test_scores"]
-        search.multimetric_ = isinstance(first_test_score, dict)
-        if callable(self.scoring) and search.multimetric_:
-            search._check_refit_for_multimetric(first_test_score)
-            refit_metric = self.refit
-
-        if self.refit or not search.multimetric_:
-            search.best_index_ = search._select_best_index(self.refit, refit_metric, results)
-            if not callable(self.refit):
-                search.best_score_ = results[f"mean_test_{refit_metric}"][search.best_index_]
-            search.best_params_ = results["params"][search.best_index_]
-
-        if self.refit:
-            taken = None if early is None else take_refit(early, search.best_index_)
-            search.refit_during_search_ = taken is not None
-            if taken is not None:
-                best, search.refit_time_ = taken
-            else:
-                best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
-                start = time.time()
-                # The workers are idle now: a forest grows its trees on their cores (same trees).
-                refit_estimator(best, X, y, routed.estimator.fit, refit_threads(self.n_jobs))
-                search.refit_time_ = time.time() - start
-            search.best_estimator_ = best
-            if hasattr(best, "feature_names_in_"):
-                search.feature_names_in_ = best.feature_names_in_
-
-        if isinstance(scorers, _sklearn.MultimetricScorer):
-            search.scorer_ = scorers._scorers
-        else:
-            search.scorer_ = scorers
+_GRID = (
+    "a dict (or a list of dicts) from parameter names to non-empty lists or 1-d arrays of values",
+    "e.g. param_grid={'C': [1, 10]}; a single value goes in a list of one; {} evaluates the "
+    "estimator as it is",
+)
+_DISTRIBUTIONS = (
+    "a dict (or a list of dicts) from parameter names to non-empty lists of values or "
+    "scipy.stats distributions",
+    "e.g. param_distributions={'C': scipy.stats.loguniform(1e-3, 1e3), 'kernel': ['rbf']}",
+)
 
 
 _SEARCH_PARAMS_DOC = """
@@ -253,26 +75,30 @@ _SEARCH_PARAMS_DOC = """
     ``pre_dispatch`` is accepted for compatibility and ignored: gridfold keeps
     two batches per worker in flight and sizes batches from measured fit times.
 
-    Besides scikit-learn's attributes, a search fitted with ``refit`` has
-    ``refit_during_search_`` (bool): True when the refit was done while the
-    folds ran, by one shared fit on the whole data in a worker (when every
-    candidate lies on one exact path, such as a seeded forest's
-    ``n_estimators`` or ``HistGradientBoosting*``'s ``max_iter``, and a cost
-    model says it shortens the run; see :mod:`gridfold.sharing.early_refit`).
-    ``best_estimator_`` is then, attribute for attribute, the model
-    scikit-learn's refit fits, and ``refit_time_`` is the seconds of that
-    shared fit, which overlapped the search.
+    The fitted search has exactly scikit-learn's public attributes. When
+    every candidate lies on one exact path (a seeded forest's
+    ``n_estimators``, ``HistGradientBoosting*``'s ``max_iter``) and a cost
+    model says it shortens the run, the refit is done while the folds run,
+    by one shared fit on the whole data in a worker (see
+    :mod:`gridfold.sharing.early_refit`): ``best_estimator_`` is then,
+    attribute for attribute, the model scikit-learn's refit fits, and
+    ``refit_time_`` is the seconds of that shared fit, which overlapped the
+    search. The private attribute ``_refit_during_search`` (bool) records
+    whether that happened.
+
+    Callbacks set with ``set_callbacks`` see the same hooks as on
+    scikit-learn's search, on every backend; see :mod:`gridfold.callbacks`.
 """
 
 
-class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
+class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
     __doc__ = (
         "Exhaustive search over a parameter grid, run on gridfold's engine.\n\n"
         "Same parameters, attributes and ``cv_results_`` as\n"
         ":class:`sklearn.model_selection.GridSearchCV`, plus:\n" + _SEARCH_PARAMS_DOC
     )
 
-    _parameter_constraints: dict = {**_SkGridSearchCV._parameter_constraints, **_EXTRA_CONSTRAINTS}
+    _parameter_constraints: dict = {**_SkGridSearchCV._parameter_constraints, **EXTRA_CONSTRAINTS}
 
     def __init__(
         self,
@@ -313,14 +139,15 @@ class GridSearchCV(_EngineSearchMixin, _SkGridSearchCV):
         self.fit_timeout = fit_timeout
         self.retries = retries
 
-    def _space(self) -> Any:
-        return self.param_grid
+    @evaluates_once
+    def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:
+        """Search all candidates in ``param_grid``, as scikit-learn's, its errors with a fix."""
+        with sklearn_error_with_fix(*_GRID):
+            candidates = list(ParameterGrid(self.param_grid))
+        search_all(self, evaluate_candidates, candidates, callback_ctx)
 
-    def _candidates(self) -> list[dict[str, Any]]:
-        return list(ParameterGrid(self.param_grid))
 
-
-class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
+class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
     __doc__ = (
         "Randomized search over parameter settings, run on gridfold's engine.\n\n"
         "Same parameters, attributes and ``cv_results_`` as\n"
@@ -330,7 +157,7 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
 
     _parameter_constraints: dict = {
         **_SkRandomizedSearchCV._parameter_constraints,
-        **_EXTRA_CONSTRAINTS,
+        **EXTRA_CONSTRAINTS,
     }
 
     def __init__(
@@ -376,11 +203,14 @@ class RandomizedSearchCV(_EngineSearchMixin, _SkRandomizedSearchCV):
         self.fit_timeout = fit_timeout
         self.retries = retries
 
-    def _space(self) -> Any:
-        return self.param_distributions
-
-    def _candidates(self) -> list[dict[str, Any]]:
-        # The same sampler, arguments and order as scikit-learn's _run_search.
-        return list(
-            ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
-        )
+    @evaluates_once
+    def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:
+        """Search ``n_iter`` candidates, as scikit-learn's (the same sampler, arguments and
+        order), its errors with a fix."""
+        with sklearn_error_with_fix(*_DISTRIBUTIONS):
+            candidates = list(
+                ParameterSampler(
+                    self.param_distributions, self.n_iter, random_state=self.random_state
+                )
+            )
+        search_all(self, evaluate_candidates, candidates, callback_ctx)

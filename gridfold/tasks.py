@@ -34,12 +34,16 @@ class Model:
         Parameter settings, in the order they appear in ``cv_results_``.
     scorer : callable
         A scikit-learn scorer, ``_MultimetricScorer`` or scoring callable.
+    callbacks : FitCallbacks, default=None
+        scikit-learn callbacks to call around each fit where it runs
+        (:class:`gridfold.callbacks.FitCallbacks`); None: none there.
     """
 
     name: str
     estimator: Any
     candidates: tuple[dict[str, Any], ...]
     scorer: Any
+    callbacks: Any = None
 
 
 @dataclass(frozen=True)

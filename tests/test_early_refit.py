@@ -34,7 +34,7 @@ from test_refit import assert_same_model
 
 import gridfold
 import gridfold.engine
-import gridfold.search
+import gridfold.searchcv
 from gridfold.sharing import early_refit
 from gridfold.sharing.base import register
 from gridfold.sharing.boosting import GradientBoostingPath, HistGradientBoostingPath
@@ -195,7 +195,7 @@ def test_early_refit_is_sklearns_refit(case: str, backend: str, n_jobs: int) -> 
     cv = 5  # 5 folds on 2 workers: the early refit shortens the run
     expected = skms.GridSearchCV(estimator, grid, cv=cv).fit(X, y)
     got = gridfold.GridSearchCV(estimator, grid, cv=cv, backend=backend, n_jobs=n_jobs).fit(X, y)
-    assert got.refit_during_search_
+    assert got._refit_during_search
     assert got.best_params_ == expected.best_params_
     assert_same_model(got.best_estimator_, expected.best_estimator_, X)
     assert got.refit_time_ > 0
@@ -204,13 +204,13 @@ def test_early_refit_is_sklearns_refit(case: str, backend: str, n_jobs: int) -> 
 def test_sequential_search_refits_after_it() -> None:
     X, y = _data("clf")
     got = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=1).fit(X, y)
-    assert not got.refit_during_search_
+    assert not got._refit_during_search
 
 
 def test_share_false_refits_after_the_search() -> None:
     X, y = _data("clf")
     search = gridfold.GridSearchCV(FOREST, {"n_estimators": [3, 6]}, cv=5, n_jobs=2, share=False)
-    assert not search.fit(X, y).refit_during_search_
+    assert not search.fit(X, y)._refit_during_search
 
 
 def test_every_refit_metric_picks_its_view() -> None:
@@ -219,7 +219,7 @@ def test_every_refit_metric_picks_its_view() -> None:
     kwargs: dict[str, Any] = {"scoring": ["accuracy", "neg_log_loss"], "refit": "neg_log_loss"}
     expected = skms.GridSearchCV(FOREST, grid, cv=5, **kwargs).fit(X, y)
     got = gridfold.GridSearchCV(FOREST, grid, cv=5, n_jobs=2, **kwargs).fit(X, y)
-    assert got.refit_during_search_ and got.best_index_ == expected.best_index_
+    assert got._refit_during_search and got.best_index_ == expected.best_index_
     assert_same_model(got.best_estimator_, expected.best_estimator_, X)
 
 
@@ -230,7 +230,7 @@ def test_randomized_search_refits_early() -> None:
     est = ExtraTreesRegressor(random_state=0)
     expected = skms.RandomizedSearchCV(est, space, **kwargs).fit(X, y)
     got = gridfold.RandomizedSearchCV(est, space, n_jobs=2, **kwargs).fit(X, y)
-    assert got.refit_during_search_
+    assert got._refit_during_search
     assert_same_model(got.best_estimator_, expected.best_estimator_, X)
 
 
@@ -239,7 +239,7 @@ def test_a_resumed_search_with_nothing_left_refits_after_it() -> None:
     store = gridfold.store.MemoryStore()
     first = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, store=store).fit(X, y)
     again = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, store=store).fit(X, y)
-    assert first.refit_during_search_ and not again.refit_during_search_
+    assert first._refit_during_search and not again._refit_during_search
     assert_same_model(again.best_estimator_, first.best_estimator_, X)
 
 
@@ -278,7 +278,7 @@ def test_a_crashed_early_refit_is_done_after_the_search(monkeypatch: pytest.Monk
     est = WorkerKillingForest(random_state=0)
     got = gridfold.GridSearchCV(est, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
     assert [type(p) for p in planned] == [RefitTask]  # planned, ran, and its worker died
-    assert not got.refit_during_search_
+    assert not got._refit_during_search
     expected = skms.GridSearchCV(RandomForestClassifier(random_state=0), TREES, cv=5).fit(X, y)
     np.testing.assert_array_equal(
         got.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
@@ -288,7 +288,7 @@ def test_a_crashed_early_refit_is_done_after_the_search(monkeypatch: pytest.Monk
     )
     # The pool lost a worker and carries on.
     again = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
-    assert again.refit_during_search_
+    assert again._refit_during_search
 
 
 def test_an_early_refit_that_raises_raises_again_where_sklearns_does(
@@ -300,7 +300,7 @@ def test_an_early_refit_that_raises_raises_again_where_sklearns_does(
         seen.append(result)
         return early_refit.take_refit(result, candidate)
 
-    monkeypatch.setattr(gridfold.search, "take_refit", spy)
+    monkeypatch.setattr(gridfold.searchcv, "take_refit", spy)
     X, y = _data("clf")
     X = X.copy()
     X[0, 0] = np.inf  # the folds that train on row 0 fail; the one testing on it fits
@@ -329,7 +329,7 @@ def test_a_raising_fold_stops_the_early_refit_and_the_pool_carries_on() -> None:
         search.fit(X, y)
     X, y = _data("clf")
     again = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes").fit(X, y)
-    assert again.refit_during_search_
+    assert again._refit_during_search
 
 
 def test_the_refit_has_no_time_limit_in_the_pool() -> None:
@@ -348,7 +348,7 @@ def test_the_early_refits_warnings_reach_the_caller() -> None:
         warnings.simplefilter("always")
         got = gridfold.GridSearchCV(est, TREES, cv=cv, n_jobs=2, backend="processes")
         got.fit(X, column)
-    assert got.refit_during_search_
+    assert got._refit_during_search
     assert [w.category for w in caught] == [DataConversionWarning]  # the refit's, as sklearn's
     assert "column-vector y" in str(caught[0].message)
 
@@ -361,7 +361,7 @@ def test_replayed_warnings_follow_module_filters() -> None:
         warnings.filterwarnings("ignore", category=DataConversionWarning, module="sklearn")
         got = gridfold.GridSearchCV(FOREST, TREES, cv=5, n_jobs=2, backend="processes")
         got.fit(X, column)
-    assert got.refit_during_search_
+    assert got._refit_during_search
     assert not [w for w in caught if w.category is DataConversionWarning]
 
 
@@ -381,7 +381,7 @@ def test_data_frame_with_categories() -> None:
     grid = {"max_iter": [5, 20]}
     expected = skms.GridSearchCV(est, grid, cv=5).fit(frame, y)
     got = gridfold.GridSearchCV(est, grid, cv=5, n_jobs=2).fit(frame, y)
-    assert got.refit_during_search_
+    assert got._refit_during_search
     assert list(got.feature_names_in_) == list(expected.feature_names_in_)
     assert_same_model(got.best_estimator_, expected.best_estimator_, frame)
 
@@ -398,7 +398,7 @@ def test_sample_weight_and_a_callable_refit(backend: str, n_jobs: int) -> None:
     expected = skms.GridSearchCV(FOREST, TREES, **kwargs).fit(X, y, sample_weight=weights)
     got = gridfold.GridSearchCV(FOREST, TREES, backend=backend, n_jobs=n_jobs, **kwargs)
     got.fit(X, y, sample_weight=weights)
-    assert got.refit_during_search_ and got.best_index_ == expected.best_index_ == 0
+    assert got._refit_during_search and got.best_index_ == expected.best_index_ == 0
     assert_same_model(got.best_estimator_, expected.best_estimator_, X)
 
 

@@ -111,15 +111,23 @@ def test_step_replacement_with_its_own_params_is_not_unknown(xy: tuple) -> None:
     ids=["dict", "list-of-dicts", "empty-array"],
 )
 def test_empty_grid(cls: type, space: Any, xy: tuple) -> None:
+    # scikit-learn's message (its own tests match it), then what was expected and the fix.
     with pytest.raises(ParameterError) as err:
         search(cls, SVC(), space).fit(*xy)
-    assert_helpful(err.value, "empty", "have no values")
+    assert_helpful(err.value, "need to be a non-empty sequence", "non-empty lists")
+
+
+def test_wrong_grid_type_is_sklearns_type_error_with_a_fix(xy: tuple) -> None:
+    with pytest.raises(TypeError) as err:
+        gridfold.GridSearchCV(SVC(), {"C": 1}, cv=2).fit(*xy)
+    assert isinstance(err.value, gridfold.ParameterTypeError)
+    assert_helpful(err.value, "needs to be a list or a numpy array", "in a list of one")
 
 
 def test_empty_list_of_grids(xy: tuple) -> None:
     with pytest.raises(ParameterError) as err:
         gridfold.GridSearchCV(SVC(), [], cv=2).fit(*xy)
-    assert_helpful(err.value, "empty", "[]")
+    assert_helpful(err.value, "No fits were performed", "got 0 candidate(s)")
 
 
 @pytest.mark.parametrize("n_jobs", [0, 1.5, "2", True], ids=repr)
