@@ -30,6 +30,8 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import pickle
+import selectors
 import signal
 import threading
 import time
@@ -39,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -156,9 +158,12 @@ class FaultTolerantPool:
         self._queue: deque[_Job] = deque()
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
-        self._wake_r: Connection
-        self._wake_w: Connection
-        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._wakeup = _Wakeup()
+        # One selector for the pool's life (multiprocessing's wait() builds one per call,
+        # which cost more than a tiny fit's whole message): the wake-up pipe, and each
+        # worker's pipe and process sentinel while it lives.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wakeup.fileno(), selectors.EVENT_READ, ("wake", None))
         self._closed = False
         self._thread = threading.Thread(target=self._manage, name="gridfold-pool", daemon=True)
         self._thread.start()
@@ -209,10 +214,7 @@ class FaultTolerantPool:
     # -- manager thread ---------------------------------------------------
 
     def _wake(self) -> None:
-        try:
-            self._wake_w.send_bytes(b"")
-        except OSError:  # the manager already closed its end
-            pass
+        self._wakeup.wakeup()
 
     def _manage(self) -> None:
         try:
@@ -252,13 +254,17 @@ class FaultTolerantPool:
         )
         process.start()
         child.close()
-        return _Worker(process, parent)
+        worker = _Worker(process, parent)
+        self._selector.register(parent.fileno(), selectors.EVENT_READ, ("conn", worker))
+        self._selector.register(process.sentinel, selectors.EVENT_READ, ("sentinel", worker))
+        return worker
 
     def _start(self, worker: _Worker, job: _Job) -> None:
         job.started = math.inf  # until the worker says it started
         worker.job = job
         try:
-            worker.conn.send_bytes(cloudpickle.dumps((job.handle, job.units)))
+            timed = any(limit is not None for limit in job.limits)
+            worker.conn.send_bytes(_dumps((job.handle, job.units, timed)))
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be pickled
             worker.job = None
             if isinstance(exc, OSError):  # the worker died before it could read it
@@ -281,32 +287,42 @@ class FaultTolerantPool:
         return worker.job.limits[worker.job.running]
 
     def _poll(self, timeout: float) -> None:
-        busy = {w.conn: w for w in self._workers if w.job is not None}
-        sentinels = {w.process.sentinel: w for w in self._workers}
-        ready = wait([self._wake_r, *busy, *sentinels], timeout)
-        for obj in ready:
-            if obj is self._wake_r:
-                self._drain_wake()
-            elif obj in busy:
-                self._receive(busy[obj])
-        for obj in ready:
-            if obj in sentinels and sentinels[obj] in self._workers:
-                self._bury(sentinels[obj])
+        dead = []
+        for key, _ in self._selector.select(timeout):
+            kind, worker = key.data
+            if kind == "wake":
+                self._wakeup.clear()
+            elif kind == "conn":
+                self._receive(worker)
+            else:
+                dead.append(worker)
+        for worker in dead:  # after the messages it sent before it died
+            if worker in self._workers:
+                self._bury(worker)
         self._enforce_limits()
         self._retire_idle()
 
-    def _drain_wake(self) -> None:
-        while self._wake_r.poll():
-            self._wake_r.recv_bytes()
+    def _forget(self, worker: _Worker, sentinel: bool = True) -> None:
+        """Stop watching ``worker``'s pipe (and its sentinel)."""
+        fds = [worker.conn.fileno()] if not worker.conn.closed else []
+        fds += [worker.process.sentinel] if sentinel else []
+        for fd in fds:
+            try:
+                self._selector.unregister(fd)
+            except (KeyError, ValueError):  # already forgotten
+                pass
 
     def _receive(self, worker: _Worker) -> bool:
         """Take one message from ``worker``; False at end of file (it died)."""
         try:
-            kind, payload = cloudpickle.loads(worker.conn.recv_bytes())
+            message = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            return False  # its sentinel tells the rest
+            self._forget(worker, sentinel=False)  # its sentinel tells the rest
+            return False
         job = worker.job
-        assert job is not None
+        if job is None:  # nothing is expected from an idle worker
+            return True
+        kind, payload = pickle.loads(message)
         if kind == "started":  # the clock of a time limit starts now, not at start-up
             job.started = time.monotonic()
             return True
@@ -329,6 +345,7 @@ class FaultTolerantPool:
         while worker.job is not None and worker.conn.poll():  # results sent before it died
             if not self._receive(worker):
                 break
+        self._forget(worker)
         worker.process.join()
         worker.conn.close()
         self._workers.remove(worker)
@@ -367,6 +384,7 @@ class FaultTolerantPool:
             worker.conn.send_bytes(b"")  # asks it to exit
         except OSError:
             pass
+        self._forget(worker)
         worker.process.join(timeout=5)
         if worker.process.is_alive():
             _kill(worker.process)
@@ -384,8 +402,8 @@ class FaultTolerantPool:
                 self._stop(worker)
             while self._queue:
                 self._queue.popleft().future.cancel()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._selector.close()
+        self._wakeup.close()
 
 
 # Workers are not daemonic (so a fit may start processes of its own, as joblib
@@ -420,10 +438,65 @@ def _kill(process: BaseProcess) -> None:
             pass
 
 
+class _Wakeup:
+    """A self-pipe that wakes the manager thread (as loky's ``_ThreadWakeup``).
+
+    Both ends are non-blocking: a full pipe already means "wake up", and
+    :meth:`clear` reads until it is empty.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._closed = False
+        self._lock = threading.Lock()  # a write must never reach a closed (reused) fd
+
+    def fileno(self) -> int:
+        return self._read
+
+    def wakeup(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._write, b"x")
+            except BlockingIOError:  # full: a wake-up is pending anyway
+                pass
+
+    def clear(self) -> None:
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._read)
+                os.close(self._write)
+
+
 # -- worker side -----------------------------------------------------------
 
 
-_STARTED = cloudpickle.dumps(("started", None))
+_STARTED = pickle.dumps(("started", None))
+
+
+def _dumps(obj: Any) -> bytes:
+    """``obj`` pickled: by :mod:`pickle` where it can, else by cloudpickle.
+
+    Batches and most results hold only gridfold's task types and numbers,
+    which plain pickle writes several times faster than cloudpickle (it
+    matters for tiny fits: one message per unit). cloudpickle handles what
+    pickle cannot: a class or function defined in ``__main__``, a lambda.
+    """
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - pickle's errors vary (PicklingError, AttributeError...)
+        return cloudpickle.dumps(obj)
 
 
 def _worker_main(conn: Connection, init: bytes) -> None:
@@ -440,8 +513,9 @@ def _worker_main(conn: Connection, init: bytes) -> None:
             return  # the driver is gone
         if not message:
             return
-        conn.send_bytes(_STARTED)
-        handle, units = cloudpickle.loads(message)
+        handle, units, timed = pickle.loads(message)
+        if timed:  # the clock of a time limit starts now (not needed otherwise)
+            conn.send_bytes(_STARTED)
         for unit in units:
             try:
                 results = run_unit(handle, unit)
@@ -449,7 +523,7 @@ def _worker_main(conn: Connection, init: bytes) -> None:
                 conn.send_bytes(_pickled_error(exc))
                 break
             try:
-                payload = cloudpickle.dumps(("results", results))
+                payload = _dumps(("results", results))
             except Exception as exc:  # noqa: BLE001 - one bad result must not take the worker down
                 safe = [unpicklable_result(handle, r, exc) for r in results]
                 payload = cloudpickle.dumps(("results", safe))
