@@ -15,8 +15,13 @@ checked against, and its tests compare it with scikit-learn.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import numbers
+import re
 import time
 from collections.abc import Sequence
+from traceback import format_exc
 from typing import Any
 
 import numpy as np
@@ -37,11 +42,13 @@ from sklearn.model_selection._validation import (
     _score,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.utils import get_tags
 from sklearn.utils._array_api import _ravel, device, get_namespace_and_device, move_to
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _check_sample_weight, _num_samples
 
+from gridfold.splits import SplitParts, split_parts
 from gridfold.tasks import Study, Task, TaskResult
 
 __all__ = [
@@ -106,8 +113,14 @@ def fit_and_score(study: Study, task: Task) -> TaskResult:
 
     A model with ``callbacks`` (:class:`gridfold.callbacks.FitCallbacks`)
     gets its evaluation context and caller, as scikit-learn's search passes them.
+    Where the split's parts can be cut once per process (:mod:`gridfold.splits`),
+    :func:`_fit_and_score_parts` fits on a copy of them.
     """
     model = study.models[task.model]
+    if model.callbacks is None and study.verbose == 0 and _sklearn_fit_lines() is not None:
+        parts = split_parts(study.data)
+        if parts is not None:
+            return _fit_and_score_parts(study, task, parts)
     train, test = study.data.splits[task.split]
     callbacks: dict[str, Any] = {}
     if model.callbacks is not None:
@@ -143,6 +156,130 @@ def fit_and_score(study: Study, task: Task) -> TaskResult:
         score_time=float(out["score_time"]),
         fit_error=out["fit_error"],
         error_kind=None if out["fit_error"] is None else "exception",
+    )
+
+
+def _fit_and_score_parts(study: Study, task: Task, parts: SplitParts) -> TaskResult:
+    """``_fit_and_score`` on the cut parts of the task's split, copied for this fit.
+
+    Line for line scikit-learn 1.9's ``_fit_and_score``
+    (``sklearn/model_selection/_validation.py``) for what gridfold passes it
+    without callbacks or verbosity: the same parameter cloning, fit and score
+    params, timing, fit call, error handling and scoring; only the two
+    ``_safe_split`` calls become a copy of parts cut once per split (the
+    conditions are in :mod:`gridfold.splits`). A failed fit's traceback names
+    conditions are in :mod:`gridfold.splits`). A failed fit's traceback is
+    the text scikit-learn's would be (:func:`_as_sklearn_traceback`).
+    """
+    model = study.models[task.model]
+    train, test = study.data.splits[task.split]
+    X, error_score = study.data.X, study.error_score
+    if not isinstance(error_score, numbers.Number) and error_score != "raise":
+        raise ValueError(
+            "error_score must be the string 'raise' or a numeric value. "
+            "(Hint: if using 'raise', please make sure that it has been "
+            "spelled correctly.)"
+        )
+    fit_params = _check_method_params(X, params=dict(study.data.fit_params), indices=train)
+    score_params = dict(study.data.score_params)
+    score_params_train = _check_method_params(X, params=score_params, indices=train)
+    score_params_test = _check_method_params(X, params=score_params, indices=test)
+    parameters = model.candidates[task.candidate]
+    estimator = clone(model.estimator).set_params(**clone(parameters, safe=False))
+
+    start_time = time.time()
+    pairwise = get_tags(estimator).input_tags.pairwise
+
+    def cut() -> tuple[Any, Any, Any, Any]:
+        y = study.data.y
+        return (*_safe_split(estimator, X, y, train), *_safe_split(estimator, X, y, test, train))
+
+    X_train, y_train, X_test, y_test = parts.get(task.split, pairwise, cut)
+    scorer, train_scores = model.scorer, None
+    try:
+        if y_train is None:
+            estimator.fit(X_train, **fit_params)
+        else:
+            estimator.fit(X_train, y_train, **fit_params)
+    except Exception:
+        fit_time = time.time() - start_time  # time until the error
+        score_time = 0.0
+        if error_score == "raise":
+            raise
+        if isinstance(scorer, _MultimetricScorer):
+            test_scores: Any = {name: error_score for name in scorer._scorers}
+            if study.return_train_score:
+                train_scores = test_scores.copy()
+        else:
+            test_scores = error_score
+            if study.return_train_score:
+                train_scores = error_score
+        fit_error: str | None = _as_sklearn_traceback(format_exc(), y_train is None)
+    else:
+        fit_error = None
+        fit_time = time.time() - start_time
+        test_scores = _score(estimator, X_test, y_test, scorer, score_params_test, error_score)
+        score_time = time.time() - start_time - fit_time
+        if study.return_train_score:
+            train_scores = _score(
+                estimator, X_train, y_train, scorer, score_params_train, error_score
+            )
+    return TaskResult(
+        task=task,
+        test_scores=test_scores,
+        train_scores=train_scores,
+        n_test_samples=int(_num_samples(X_test)),
+        fit_time=float(fit_time),
+        score_time=float(score_time),
+        fit_error=fit_error,
+        error_kind=None if fit_error is None else "exception",
+    )
+
+
+@functools.cache
+def _sklearn_fit_lines() -> tuple[str, int, int] | None:
+    """File of ``_fit_and_score``, and the lines of its two fit calls without callbacks.
+
+    None if they cannot be found (another scikit-learn): then fits do not use
+    :func:`_fit_and_score_parts`, whose tracebacks must read as those lines.
+    """
+    try:
+        lines, first = inspect.getsourcelines(_fit_and_score)
+        filename = inspect.getsourcefile(_fit_and_score)
+    except (OSError, TypeError):
+        return None
+    calls = {
+        "estimator.fit(X_train, **fit_params)": 0,
+        "estimator.fit(X_train, y_train, **fit_params)": 0,
+    }
+    branch = next((i for i, line in enumerate(lines) if "custom search class" in line), None)
+    if filename is None or branch is None:
+        return None
+    for i in range(branch, min(branch + 6, len(lines))):
+        if lines[i].strip() in calls:
+            calls[lines[i].strip()] = first + i
+    if not all(calls.values()):
+        return None
+    return filename, *calls.values()  # type: ignore[return-value]
+
+
+def _as_sklearn_traceback(text: str, no_y: bool) -> str:
+    """A failed fit's traceback, its outermost frame as scikit-learn's ``_fit_and_score``.
+
+    :func:`_fit_and_score_parts` makes the very fit call that scikit-learn's
+    ``_fit_and_score`` makes (the same statement, so the same source line and
+    markers below it); only the frame's file, line and function name differ.
+    They are given scikit-learn's, so that a failed fit's ``fit_error``, and
+    the warning that groups failures by it, read word for word as
+    scikit-learn's. Every frame below, where the error happened, is untouched.
+    """
+    found = _sklearn_fit_lines()
+    assert found is not None  # checked before the fast path is taken
+    filename, line_without_y, line_with_y = found
+    ours = re.compile(rf'  File "{re.escape(__file__)}", line \d+, in _fit_and_score_parts\n')
+    line = line_without_y if no_y else line_with_y
+    return ours.sub(
+        lambda _: f'  File "{filename}", line {line}, in _fit_and_score\n', text, count=1
     )
 
 
