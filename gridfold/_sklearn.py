@@ -42,6 +42,7 @@ from sklearn.model_selection._validation import (
     _score,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.tree._tree import Tree
 from sklearn.utils import get_tags
 from sklearn.utils._array_api import _ravel, device, get_namespace_and_device, move_to
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
@@ -66,6 +67,7 @@ __all__ = [
     "format_cv_results",
     "warn_or_raise_about_fit_failures",
     "safe_split",
+    "Tree",
     "callbacks_to_propagate",
     # for path families
     "ArgKmin",

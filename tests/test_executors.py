@@ -1,25 +1,23 @@
-"""Executor conformance: one suite, run against every registered backend.
+"""Executors: the shipped contract suite on every registered backend, then the local ones' own.
 
-Every test goes through the public seams: ``get_executor(name, n_jobs)`` and
-``run_study``. Probes that must observe a worker from the inside (thread
-limits, memory maps, nesting) are scorers: they run where the fit runs and
-hand their observation back as a score.
+The contract is :mod:`gridfold.testing.executors` (``check_executor``), which a
+third-party backend runs the same way. Here each check is a test per backend,
+and then what gridfold's own executors promise besides: exact ``n_jobs``
+counts, memory-mapped data, BLAS/OpenMP limits in workers, nesting through
+``compare``, coexistence with joblib's pool. Probes that must observe a worker
+from the inside are scorers: they run where the fit runs and hand their
+observation back as a score.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import pickle
-from collections import Counter
 from typing import Any
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import check_scoring
-from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 import gridfold
@@ -29,37 +27,18 @@ from gridfold.comparison import compare
 from gridfold.data import FileHandle
 from gridfold.engine import run_study
 from gridfold.executors import get_executor
-from gridfold.tasks import Model, Study, StudyData, Task
+from gridfold.executors.local import SequentialExecutor
+from gridfold.testing import EXECUTOR_CHECKS, check_executor
+from gridfold.testing.executors import make_study, probe_study
 
 BACKENDS = gridfold.available_backends()
 N_JOBS = 2
 
 
 # ----------------------------------------------------------------------------
-# Estimators and probes (module level: pickled by reference into workers).
+# Probes (module level: pickled by reference into workers). The shared
+# estimators, studies and the contract itself live in gridfold.testing.executors.
 # ----------------------------------------------------------------------------
-
-
-class BoomError(RuntimeError):
-    """A distinctive exception type, to check that the type survives a worker."""
-
-
-class Boom(ClassifierMixin, BaseEstimator):
-    """Predicts the majority class; raises :class:`BoomError` in fit when ``fail``."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-
-    def fit(self, X: Any, y: Any) -> Boom:
-        if self.fail:
-            raise BoomError("boom: fail=True")
-        values, counts = np.unique(y, return_counts=True)
-        self.classes_ = values
-        self.majority_ = values[np.argmax(counts)]
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.full(len(X), self.majority_)
 
 
 def thread_probe(est: Any, X: Any, y: Any) -> dict[str, float]:
@@ -101,20 +80,6 @@ class MemmapProbe:
         }
 
 
-def nesting_probe(est: Any, X: Any, y: Any) -> dict[str, float]:
-    """What a search started inside this worker would run on."""
-    from gridfold.runtime import in_worker
-
-    nested = get_executor(None, 2)
-    forced = get_executor("processes", 2)
-    with nested, forced:
-        return {
-            "in_worker": float(in_worker()),
-            "nested_sequential": float(nested.name == "sequential" and nested.n_workers == 1),
-            "forced_sequential": float(forced.name == "sequential"),
-        }
-
-
 def pid_scorer(est: Any, X: Any, y: Any) -> float:
     return float(os.getpid())
 
@@ -143,114 +108,14 @@ def executor(backend: str) -> Any:
         yield ex
 
 
-def make_study(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    models: tuple[Model, ...] | None = None,
-    n_splits: int = 3,
-    error_score: Any = np.nan,
-    return_train_score: bool = False,
-) -> Study:
-    if models is None:
-        tree = DecisionTreeClassifier(random_state=0)
-        scorer = check_scoring(tree, ["accuracy", "f1_macro"])
-        models = (
-            Model("tree", tree, tuple({"max_depth": d} for d in (1, 2, None)), scorer),
-            Model("boom", Boom(), ({},), check_scoring(Boom(), "accuracy")),
-        )
-    splits = tuple(StratifiedKFold(n_splits, shuffle=True, random_state=0).split(X, y))
-    return Study(
-        models=models,
-        data=StudyData(X, y, splits),
-        return_train_score=return_train_score,
-        error_score=error_score,
-    )
-
-
-def probe_study(X: np.ndarray, y: np.ndarray, scorer: Any, n_candidates: int = 4) -> Study:
-    tree = DecisionTreeClassifier(random_state=0)
-    cands = tuple({"max_depth": d} for d in range(1, n_candidates + 1))
-    return make_study(X, y, models=(Model("probe", tree, cands, scorer),), n_splits=2)
-
-
-def comparable(results: list) -> list[tuple]:
-    """Everything in a result but its timings, in task order."""
-    return sorted(
-        (r.task, repr(r.test_scores), repr(r.train_scores), r.n_test_samples, r.fit_error)
-        for r in results
-    )
-
-
 # ----------------------------------------------------------------------------
-# The contract
+# The contract: every registered backend passes the shipped suite
 # ----------------------------------------------------------------------------
 
 
-def test_every_task_yields_exactly_one_result(executor: Any, xy: tuple) -> None:
-    study = make_study(*xy)
-    seen: list = []
-    results = run_study(study, executor, on_result=seen.append)
-    counts = Counter(r.task for r in results)
-    assert set(counts) == set(study.tasks())
-    assert set(counts.values()) == {1}
-    assert len(results) == study.n_tasks == 12
-    assert [r.task for r in seen] == [r.task for r in results]
-
-
-def test_subset_of_tasks(executor: Any, xy: tuple) -> None:
-    study = make_study(*xy)
-    wanted = [Task(0, 2, 1), Task(1, 0, 0), Task(0, 0, 2)]
-    results = run_study(study, executor, tasks=wanted)
-    assert sorted(r.task for r in results) == sorted(wanted)
-
-
-def test_results_identical_across_executors(executor: Any, xy: tuple) -> None:
-    study = make_study(*xy, return_train_score=True)
-    with get_executor("sequential", 1) as reference:
-        expected = comparable(run_study(study, reference))
-    assert comparable(run_study(study, executor)) == expected
-    assert all(isinstance(t[1], str) for t in expected)  # sanity: scores present
-
-
-def test_exception_with_error_score_raise_propagates_type(executor: Any, xy: tuple) -> None:
-    models = (
-        Model("tree", DecisionTreeClassifier(), ({"max_depth": 1},) * 3, check_scoring(Boom())),
-        Model("boom", Boom(), ({"fail": False}, {"fail": True}), check_scoring(Boom())),
-    )
-    study = make_study(*xy, models=models, error_score="raise")
-    with pytest.raises(BoomError, match="boom: fail=True"):
-        run_study(study, executor)
-    # The executor survives a raising task and runs the next study.
-    results = run_study(make_study(*xy), executor)
-    assert len(results) == 12
-
-
-def test_failed_fit_is_recorded_not_raised(executor: Any, xy: tuple) -> None:
-    models = (Model("boom", Boom(), ({"fail": True}, {"fail": False}), check_scoring(Boom())),)
-    results = run_study(make_study(*xy, models=models), executor)
-    failed = [r for r in results if r.failed]
-    assert {r.task.candidate for r in failed} == {0} and len(failed) == 3
-    assert all("BoomError: boom: fail=True" in r.fit_error for r in failed)
-    assert all("Traceback" in r.fit_error for r in failed)
-    assert all(np.isnan(r.test_scores) for r in failed)
-    assert not any(np.isnan(r.test_scores) for r in results if not r.failed)
-
-
-def test_executor_is_reusable_for_a_second_study(executor: Any, xy: tuple) -> None:
-    X, y = xy
-    first = run_study(make_study(X, y), executor)
-    second_study = make_study(X[::-1], y[::-1], n_splits=2)
-    second = run_study(second_study, executor)
-    assert len(first) == 12 and len(second) == second_study.n_tasks == 8
-    with get_executor("sequential", 1) as reference:
-        assert comparable(second) == comparable(run_study(second_study, reference))
-
-
-def test_shutdown_is_idempotent(backend: str) -> None:
-    ex = get_executor(backend, N_JOBS)
-    ex.shutdown()
-    ex.shutdown()
+@pytest.mark.parametrize("check", list(EXECUTOR_CHECKS.values()), ids=list(EXECUTOR_CHECKS))
+def test_executor_contract(backend: str, check: Any) -> None:
+    check(backend, N_JOBS)
 
 
 # ----------------------------------------------------------------------------
@@ -289,29 +154,6 @@ def test_n_jobs_none_follows_joblib_parallel_config(backend: str) -> None:
 # ----------------------------------------------------------------------------
 
 
-def test_large_arrays_are_shared_once_not_pickled_per_task(executor: Any) -> None:
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(6000, 40))  # 1.9 MB
-    y = (X[:, 0] > 0).astype(int)
-    handles: list = []
-    submit = executor.submit
-
-    def spy(handle: Any, tasks: Any) -> Any:
-        handles.append(handle)
-        return submit(handle, tasks)
-
-    executor.submit = spy
-    study = probe_study(X, y, check_scoring(DecisionTreeClassifier(), "accuracy"), 2)
-    run_study(study, executor)
-    assert handles and len({id(h) for h in handles}) == 1  # one handle per study
-    if not executor.uses_processes:
-        assert handles[0].load() is study  # in-memory: the caller's own objects
-        return
-    handle = handles[0]
-    assert isinstance(handle, FileHandle)
-    assert len(pickle.dumps((handle, [Task(0, 0, 0)] * 8))) < 2_000 < X.nbytes // 100
-
-
 def test_process_workers_memory_map_the_study(backend: str, xy: tuple, tmp_path: Any) -> None:
     with get_executor(backend, N_JOBS) as ex:
         if not ex.uses_processes:
@@ -342,43 +184,6 @@ def test_inner_threads_are_limited(executor: Any, backend: str, api: str, xy: tu
     assert executor.n_workers * max(threads) <= CORES, (backend, api, threads)
     if executor.n_workers > 1:
         assert max(threads) == max(1, CORES // executor.n_workers)
-
-
-def test_thread_limits_are_restored_after_the_study(backend: str, xy: tuple) -> None:
-    from threadpoolctl import threadpool_info
-
-    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
-    with get_executor(backend, N_JOBS) as ex:
-        run_study(make_study(*xy), ex)
-    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
-
-
-def test_temp_folder_removed_after_run(
-    backend: str, xy: tuple, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(tmp_path))
-    during: list[list[str]] = []
-    with get_executor(backend, N_JOBS) as ex:
-        run_study(make_study(*xy), ex, on_result=lambda r: during.append(os.listdir(tmp_path)))
-        assert os.listdir(tmp_path) == []  # removed when the study ends, not at shutdown
-        models = (Model("boom", Boom(), ({"fail": True},), check_scoring(Boom())),)
-        with pytest.raises(BoomError):
-            run_study(make_study(*xy, models=models, error_score="raise"), ex)
-        assert os.listdir(tmp_path) == []  # also after a failed study
-    if ex.uses_processes:
-        assert all(len(d) == 1 and d[0].startswith("gridfold-") for d in during)
-    else:
-        assert all(d == [] for d in during)  # nothing written at all
-
-
-def test_nested_search_in_worker_runs_sequentially(executor: Any, xy: tuple) -> None:
-    results = run_study(probe_study(*xy, nesting_probe, n_candidates=2), executor)
-    parallel = executor.n_workers > 1
-    for r in results:
-        assert r.test_scores["in_worker"] == float(parallel)
-        if parallel:
-            assert r.test_scores["nested_sequential"] == 1.0
-            assert r.test_scores["forced_sequential"] == 1.0
 
 
 def test_nested_gridsearch_via_compare_stays_in_the_worker(backend: str, xy: tuple) -> None:
@@ -446,3 +251,21 @@ def test_failed_share_leaves_no_temp_folder(tmp_path: Any, monkeypatch: Any) -> 
     with pytest.raises(TypeError, match="not picklable"):
         search.fit(X, y)
     assert list(tmp_path.iterdir()) == []
+
+
+class _DropsTheLastResult(SequentialExecutor):
+    """A broken backend: each batch loses its last result."""
+
+    def submit(self, handle: Any, units: Any) -> Any:
+        future = super().submit(handle, units)
+        future._result = future.result()[:-1]  # type: ignore[attr-defined]
+        return future
+
+
+def test_check_executor_catches_a_broken_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridfold.executors import base
+
+    check_executor("sequential")  # the real one passes ...
+    monkeypatch.setitem(base._REGISTRY, "broken", lambda: _DropsTheLastResult)
+    with pytest.raises(AssertionError, match="'every_task_yields_exactly_one_result'"):
+        check_executor("broken")  # ... a broken one is named

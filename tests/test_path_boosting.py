@@ -37,7 +37,6 @@ from sklearn.metrics import accuracy_score, check_scoring, make_scorer
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.model_selection import KFold
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from test_refit import assert_same_state
 from threadpoolctl import threadpool_limits
 
 import gridfold
@@ -45,6 +44,7 @@ from gridfold.sharing import plan_units
 from gridfold.sharing.base import family
 from gridfold.sharing.boosting import GradientBoostingPath, HistGradientBoostingPath
 from gridfold.tasks import Model, SharedTask, Study, StudyData, Task
+from gridfold.testing._asserts import assert_same_state
 
 GB = GradientBoostingPath()
 HGB = HistGradientBoostingPath()

@@ -9,9 +9,7 @@ bit for bit) and the same predictions, bit for bit.
 
 from __future__ import annotations
 
-import pickle
 import threading
-import types
 from typing import Any
 
 import numpy as np
@@ -35,59 +33,17 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.tree._tree import Tree
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_info
 
 import gridfold
 import gridfold.refit
 from gridfold.refit import n_jobs_param, refit_estimator, refit_threads
+from gridfold.testing._asserts import assert_same_state
 
 # ----------------------------------------------------------------------------
 # Deep comparison of two fitted models.
 # ----------------------------------------------------------------------------
-
-
-def assert_same_state(
-    a: Any, b: Any, where: str = "model", seen: set[tuple[int, int]] | None = None
-) -> None:
-    """``a`` and ``b`` hold the same state, recursively: arrays bit for bit (and dtype),
-    trees' node arrays, estimators' ``vars()``, random generators' states."""
-    seen = set() if seen is None else seen
-    if (id(a), id(b)) in seen:  # compared already (models hold cycles: bound methods)
-        return
-    seen.add((id(a), id(b)))
-    assert type(a) is type(b), (where, type(a), type(b))
-    if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype, where
-        assert_array_equal(a, b, err_msg=where, strict=True)
-    elif isinstance(a, Tree):
-        assert_same_state(a.__getstate__(), b.__getstate__(), f"{where}.tree_", seen)
-    elif isinstance(a, np.random.RandomState):
-        assert_same_state(a.get_state(legacy=False), b.get_state(legacy=False), where, seen)
-    elif isinstance(a, np.random.Generator):
-        assert_same_state(a.bit_generator.state, b.bit_generator.state, where, seen)
-    elif isinstance(a, dict):
-        assert sorted(a, key=repr) == sorted(b, key=repr), where
-        for key in a:
-            assert_same_state(a[key], b[key], f"{where}[{key!r}]", seen)
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same_state(x, y, f"{where}[{i}]", seen)
-    elif isinstance(a, types.MethodType):
-        # A method stored on the instance (HGB's patched _raw_predict): the same function,
-        # bound to the model being compared (whose state is compared anyway).
-        assert a.__func__ is b.__func__, where
-    elif isinstance(a, float | np.floating) and np.isnan(a):
-        assert np.isnan(b), where
-    elif hasattr(a, "__dict__") and not isinstance(a, type | types.FunctionType):
-        assert_same_state(vars(a), vars(b), where, seen)
-    elif type(a).__eq__ is object.__eq__ and hasattr(a, "__reduce__"):
-        # Extension types without __dict__ (HGB's Cython losses): their pickled state.
-        assert pickle.dumps(a) == pickle.dumps(b), where
-    else:
-        assert a == b, (where, a, b)
 
 
 def assert_same_model(got: Any, expected: Any, X: np.ndarray) -> None:
