@@ -70,7 +70,9 @@ TABLE: dict[str, tuple[FamilyCase, FamilyCase]] = {
 
 
 def test_every_family_has_a_line() -> None:
-    assert sorted(f.name for f in families()) == sorted(TABLE)
+    # gridfold's own: other test modules register families of their own test estimators.
+    builtin = [f.name for f in families() if type(f).__module__.startswith("gridfold.")]
+    assert sorted(builtin) == sorted(TABLE)
 
 
 @pytest.mark.parametrize("check", list(FAMILY_CHECKS.values()), ids=list(FAMILY_CHECKS))
