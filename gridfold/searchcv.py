@@ -177,21 +177,13 @@ class EngineSearchMixin:
             else:  # a user's search written for scikit-learn before callbacks
                 search._run_search(evaluate)
 
-        self._finish(X, y, routed, base_estimator, scorers, refit_metric, evaluate, root_ctx)
+        self._finish(evaluate, refit_metric, metadata, root_ctx)
         search.cv_results_ = evaluate.results
         root_ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata)
         return self
 
     def _finish(
-        self,
-        X: Any,
-        y: Any,
-        routed: Any,
-        base_estimator: Any,
-        scorers: Any,
-        refit_metric: Any,
-        evaluate: _Evaluator,
-        root_ctx: Any,
+        self, evaluate: _Evaluator, refit_metric: Any, metadata: Any, root_ctx: Any
     ) -> None:
         """Select the best candidate and refit, exactly as scikit-learn does.
 
@@ -218,32 +210,26 @@ class EngineSearchMixin:
             search.best_params_ = results["params"][search.best_index_]
 
         if self.refit:
-            self._refit(X, y, routed, base_estimator, evaluate.early_refit, root_ctx)
+            self._refit(evaluate, metadata, root_ctx)
 
-        if isinstance(scorers, _sklearn.MultimetricScorer):
-            search.scorer_ = scorers._scorers
+        if isinstance(evaluate.scorers, _sklearn.MultimetricScorer):
+            search.scorer_ = evaluate.scorers._scorers
         else:
-            search.scorer_ = scorers
+            search.scorer_ = evaluate.scorers
 
-    def _refit(
-        self,
-        X: Any,
-        y: Any,
-        routed: Any,
-        base_estimator: Any,
-        early: RefitResult | None,
-        root_ctx: Any,
-    ) -> None:
+    def _refit(self, evaluate: _Evaluator, metadata: Any, root_ctx: Any) -> None:
         search: Any = self
-        weight = routed.estimator.fit.get("sample_weight")
-        metadata = None if weight is None else {"sample_weight": weight}
+        X, y, fit_params = evaluate.X, evaluate.y, evaluate.routed.estimator.fit
+        early = evaluate.early_refit
         taken = None if early is None else take_refit(early, search.best_index_)
         search._refit_during_search = taken is not None
         if taken is not None:
             best, refit_time = taken
         else:
             # The parameters are cloned too: they may be estimators (a pipeline step).
-            best = clone(base_estimator).set_params(**clone(search.best_params_, safe=False))
+            best = clone(evaluate.base_estimator).set_params(
+                **clone(search.best_params_, safe=False)
+            )
         search.best_estimator_ = best
         refit_ctx = root_ctx.subcontext(task_name="refit-with-best-params")
         with refit_ctx.propagate_callback_context(best):
@@ -251,7 +237,7 @@ class EngineSearchMixin:
             if taken is None:
                 start = time.time()
                 # The workers are idle now: a forest grows its trees on their cores (same trees).
-                refit_estimator(best, X, y, routed.estimator.fit, refit_threads(self.n_jobs))
+                refit_estimator(best, X, y, fit_params, refit_threads(self.n_jobs))
                 refit_time = time.time() - start
         search.refit_time_ = refit_time
         if hasattr(best, "feature_names_in_"):
