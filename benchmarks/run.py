@@ -59,7 +59,7 @@ import numpy as np
 import sklearn
 from joblib import cpu_count
 from joblib.externals.loky import reusable_executor as _loky_slot
-from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.datasets import load_digits, load_wine, make_classification, make_regression
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import Ridge
@@ -98,7 +98,8 @@ class Case:
     n_splits: int = 5
     regression: bool = False  # KFold instead of StratifiedKFold
     unshared: bool = False  # also time gridfold with share=False
-    sequential_context: bool = False  # also time scikit-learn with n_jobs=1
+    sequential_context: bool = False  # also time both with n_jobs=1 (sk1, gf1)
+    extra_sides: tuple[str, ...] = ()  # more gridfold sides, e.g. ("gf_threads",)
 
     @property
     def cv(self) -> KFold | StratifiedKFold:
@@ -130,8 +131,13 @@ def _regression(n_samples: int, n_features: int, **kwargs: Any) -> Callable[[], 
     return make
 
 
-def _iris() -> Data:
-    X, y = load_iris(return_X_y=True)
+def _wine() -> Data:
+    X, y = load_wine(return_X_y=True)
+    return X, y
+
+
+def _digits() -> Data:
+    X, y = load_digits(return_X_y=True)
     return X, y
 
 
@@ -188,10 +194,22 @@ def make_cases(quick: bool) -> list[Case]:
                 "criterion": ["gini", "entropy"],
                 "splitter": ["best", "random"],
             },
-            data=_iris,
-            target=1.5,
-            note="DecisionTreeClassifier on iris, 400 candidates x 5 folds",
+            data=_wine,
+            target=1.3,
+            note="DecisionTreeClassifier on wine, 400 candidates x 5 folds",
             sequential_context=True,
+        ),
+        Case(
+            name="svc_small",
+            suite="engine",
+            estimator=SVC(),
+            grid={"C": [0.1, 1.0, 10.0], "gamma": [1e-4, 1e-3, 1e-2]},
+            data=_digits,
+            target=1.0,
+            note="SVC, 3 C x 3 gamma on digits: a small plain grid (fixed costs), "
+            "processes and threads",
+            sequential_context=True,
+            extra_sides=("gf_threads",),
         ),
         Case(
             name="knn_n_neighbors",
@@ -275,6 +293,8 @@ SIDES: dict[str, tuple[Callable[..., Any], int, dict[str, Any]]] = {
     "gf": (gridfold.GridSearchCV, -1, {}),
     "gf_noshare": (gridfold.GridSearchCV, -1, {"share": False}),
     "sk1": (SkGridSearchCV, 1, {}),
+    "gf1": (gridfold.GridSearchCV, 1, {}),
+    "gf_threads": (gridfold.GridSearchCV, -1, {"backend": "threads"}),
 }
 
 
@@ -322,7 +342,8 @@ def _predictions(search: Fitted, X: np.ndarray) -> np.ndarray:
 
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
-    times: dict[str, list[float]] = {side: [] for side in [*sides, "sk1"]}
+    sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
+    times: dict[str, list[float]] = {side: [] for side in sides}
     search_times: dict[str, list[float]] = {side: [] for side in sides}
     refit_times: dict[str, list[float]] = {side: [] for side in sides}
     refits_in_search: dict[str, list[bool]] = {side: [] for side in sides}
@@ -383,11 +404,6 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
             for side, pool in after.items()
             if pools_after_warmup.get(side) is not None and pool is not pools_after_warmup[side]
         ]
-        if case.sequential_context:
-            for _ in range(max(1, repeats // 2)):
-                t, _fitted = fit_once("sk1", case, X, y)
-                times["sk1"].append(t)
-            log(f"  sklearn n_jobs=1: {statistics.median(times['sk1']):.2f}s")
     except Exception as exc:  # reported in the table and the exit status
         failures.append(f"error: {type(exc).__name__}: {exc}")
         log(f"  FAILED: {type(exc).__name__}: {exc}")
@@ -411,12 +427,25 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         gridfold_refit_s=med(refit_times["gf"]),
         gridfold_refits_in_search=sum(refits_in_search["gf"]),
         gridfold_noshare_s=med(times["gf_noshare"]) if "gf_noshare" in sides else None,
+        gridfold_threads_s=med(times["gf_threads"]) if "gf_threads" in sides else None,
+        ratio_threads=(
+            ratio(med(times["sk"]), med(times["gf_threads"])) if "gf_threads" in sides else None
+        ),
         ratio_noshare=(
             ratio(med(times["sk"]), med(times["gf_noshare"])) if "gf_noshare" in sides else None
         ),
         identical=not failures,
         identity_failures=failures,
-        sklearn_n_jobs1_s=med(times["sk1"]) if times["sk1"] else None,
+        sklearn_n_jobs1_s=med(times["sk1"]) if "sk1" in sides else None,
+        gridfold_n_jobs1_s=med(times["gf1"]) if "gf1" in sides else None,
+        # The parallel limit of scikit-learn's n_jobs=-1: its n_jobs=1 time over the cores.
+        limit=(
+            ratio(med(times["sk"]), med(times["sk1"]) / cpu_count()) if "sk1" in sides else None
+        ),
+        # gridfold n_jobs=-1 throughput as a share of cores x its own n_jobs=1 throughput.
+        efficiency=(
+            ratio(med(times["gf1"]), cpu_count() * med(times["gf"])) if "gf1" in sides else None
+        ),
         times=times,
         search_times=search_times,
         refit_times=refit_times,
@@ -441,7 +470,12 @@ def format_table(rows: list[dict]) -> str:
         "gf refit s",
         "share=False s",
         "ratio",
+        "threads s",
+        "ratio",
         "sk n_jobs=1 s",
+        "limit",
+        "gf n_jobs=1 s",
+        "efficiency",
     ]
 
     def opt(value: float | None, spec: str) -> str:
@@ -462,7 +496,12 @@ def format_table(rows: list[dict]) -> str:
             f"{r['gridfold_refit_s']:.3f}" + ("*" if r["gridfold_refits_in_search"] else ""),
             opt(r["gridfold_noshare_s"], ".3f"),
             opt(r["ratio_noshare"], ".2f"),
+            opt(r["gridfold_threads_s"], ".3f"),
+            opt(r["ratio_threads"], ".2f"),
             opt(r["sklearn_n_jobs1_s"], ".3f"),
+            opt(r["limit"], ".2f"),
+            opt(r["gridfold_n_jobs1_s"], ".3f"),
+            opt(r["efficiency"], ".2f"),
         ]
         for r in rows
     ]
@@ -557,6 +596,12 @@ def main(argv: list[str] | None = None) -> int:
         "  * = the refit was one shared fit that a worker ran alongside the folds, in the\n"
         "  search's wall time already: w/o refit subtracts nothing for it);\n"
         "share=False = gridfold fitting every candidate on its own, and sklearn / that;\n"
+        "threads = gridfold with backend='threads', and sklearn / that;\n"
+        f"limit = sklearn n_jobs=-1 / (sklearn n_jobs=1 / {cpu_count()} cores), the ratio a "
+        "perfect split of scikit-learn's own work would give;\n"
+        f"efficiency = gridfold n_jobs=1 / ({cpu_count()} x gridfold n_jobs=-1): its parallel "
+        "throughput as a share of cores x its sequential throughput\n"
+        "  (python benchmarks/parallel_limit.py measures what two processes reach at most here);\n"
         f"total {env['total_s']:.0f}s; load average {env['load_avg_start'][0]:.1f} at start, "
         f"{env['load_avg_end'][0]:.1f} at end"
     )
