@@ -40,7 +40,7 @@ from typing import Any
 from sklearn.base import clone
 
 from gridfold import _sklearn
-from gridfold.tasks import Split, TaskResult
+from gridfold.tasks import StudyData, TaskResult
 
 __all__ = ["FitCallbacks", "EvaluationHooks", "has_callbacks"]
 
@@ -109,16 +109,13 @@ class EvaluationHooks:
         return FitCallbacks(caller, self.contexts, self.n_splits)
 
     def in_driver(
-        self,
-        estimator: Any,
-        candidates: Sequence[Mapping[str, Any]],
-        X: Any,
-        y: Any,
-        splits: Sequence[Split],
-        fit_params: Mapping[str, Any],
+        self, estimator: Any, candidates: Sequence[Mapping[str, Any]], data: StudyData
     ) -> _DriverHooks:
-        """An ``on_result`` callback that calls each evaluation's hooks when its result arrives."""
-        return _DriverHooks(self, estimator, candidates, X, y, splits, fit_params)
+        """An ``on_result`` callback that calls each evaluation's hooks when its result arrives.
+
+        ``estimator`` and ``candidates`` are the study's model; ``data`` its data.
+        """
+        return _DriverHooks(self, estimator, candidates, data)
 
 
 class _DriverHooks:
@@ -129,17 +126,14 @@ class _DriverHooks:
         hooks: EvaluationHooks,
         estimator: Any,
         candidates: Sequence[Mapping[str, Any]],
-        X: Any,
-        y: Any,
-        splits: Sequence[Split],
-        fit_params: Mapping[str, Any],
+        data: StudyData,
     ) -> None:
         self.hooks = hooks
         self.estimator = estimator
         self.candidates = candidates
-        self.X, self.y = X, y
-        self.splits = splits
-        self.fit_params = fit_params
+        self.X, self.y = data.X, data.y
+        self.splits = data.splits
+        self.fit_params = data.fit_params
 
     def __call__(self, result: TaskResult) -> None:
         task = result.task

@@ -360,9 +360,7 @@ class _Evaluator:
         )
         on_result = None
         if hooks is not None and not in_workers:
-            on_result = hooks.in_driver(
-                self.base_estimator, candidates, self.X, self.y, splits, data.fit_params
-            )
+            on_result = hooks.in_driver(self.base_estimator, candidates, data)
         plan_refit = bool(search.refit) and getattr(
             type(search)._run_search, "_gridfold_evaluates_once", False
         )
