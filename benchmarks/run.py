@@ -385,7 +385,11 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 refit_times[side].append(fitted.refit_time_)
                 # A refit a worker did alongside the folds (gridfold's early refit) took
                 # none of the wall time after the search: nothing to subtract.
-                in_search = bool(getattr(fitted, "_refit_during_search", False))
+                # (refit_during_search_ before it became private: benchmarks/against.py)
+                in_search = bool(
+                    getattr(fitted, "_refit_during_search", None)
+                    or getattr(fitted, "refit_during_search_", False)
+                )
                 refits_in_search[side].append(in_search)
                 search_times[side].append(t - (0.0 if in_search else refit_times[side][-1]))
             for side in sides[1:]:

@@ -20,9 +20,9 @@ from conftest import BACKEND_IDS, BACKENDS, assert_cv_results_equal
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.metrics.pairwise import rbf_kernel
-from sklearn.neighbors import KernelDensity
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neighbors import KernelDensity
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
