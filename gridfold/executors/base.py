@@ -45,8 +45,9 @@ class Executor(ABC):
     - ``n_workers`` is the number of batches that run at once.
     - A worker that dies fails only its own batch: the future gets a
       :class:`~gridfold.executors.pool.WorkerLost` naming the unit it was
-      running, the results it had finished and the units it had not started;
-      the executor stays usable. The same for a unit killed after its time
+      running, the results that had reached the driver, and the other units
+      to run again (those not started, and finished ones whose results had
+      not arrived); the executor stays usable. The same for a unit killed after its time
       limit (``supports_timeout`` executors, ``fit_timeout``).
 
     Capability flags describe an executor instead of ``isinstance`` checks.

@@ -7,11 +7,17 @@ exactly which unit a dead worker was running, keep what it had finished,
 restart only that worker and let the others carry on. So this module keeps
 one pipe per worker and hands each worker one batch at a time:
 
-- the worker sends each unit's results as soon as the unit ends, so the
-  driver always knows which unit is running and since when;
+- the worker notes the unit it starts in a small memory map it shares with
+  the driver (a store to memory, no message), and sends results once per
+  ``_FLUSH_SECONDS`` of work and at the end of the batch: one message per
+  unit would cost the driver a wake-up per tiny fit (a 2000-fit study: 0.17 s
+  of driver CPU, 6% of its wall time on two cores). A unit with a time limit
+  sends its results as it ends, so the driver knows since when the next one runs;
 - a worker that dies (signal, ``os._exit``, OOM killer) is noticed through
   its process sentinel; its batch's future fails with :class:`WorkerLost`
-  carrying the results it had sent, the unit it was running and why it died;
+  carrying the results it had sent, the unit it was running (read from the
+  memory map) and why it died; units it had finished but not yet reported
+  run again, not counted as attempts;
 - a unit running past its time limit gets its worker killed (SIGKILL): the
   same path, marked ``timed_out``;
 - a result that cannot be pickled becomes a failed fit in the worker.
@@ -28,11 +34,15 @@ pipe).
 from __future__ import annotations
 
 import atexit
+import itertools
 import math
+import mmap
 import os
 import pickle
 import selectors
 import signal
+import struct
+import tempfile
 import threading
 import time
 import traceback
@@ -64,7 +74,9 @@ class WorkerLost(ExecutorError):
     lost : Unit
         The unit the worker was running.
     rest : tuple of Unit
-        The batch's units that had not started.
+        The batch's units to run again, no attempt spent: those that had not
+        started, and those that had finished in the worker but whose results
+        had not reached the driver (at most ``_FLUSH_SECONDS`` of work).
     reason : str
         What happened, e.g. ``"killed by signal SIGSEGV"``.
     timed_out : bool
@@ -111,8 +123,9 @@ class _Job:
     handle: Any
     units: tuple[Unit, ...]
     limits: tuple[float | None, ...]  # seconds each unit may run (None: no limit)
+    serial: int = 0  # tells this batch from the worker's earlier ones in its progress map
     results: list[Result] = field(default_factory=list)
-    running: int = 0  # index of the unit the worker is on
+    running: int = 0  # index of the first unit whose results have not arrived
     started: float = 0.0  # when that unit started (driver clock)
 
 
@@ -120,6 +133,7 @@ class _Job:
 class _Worker:
     process: BaseProcess
     conn: Connection
+    progress: _Progress
     job: _Job | None = None
     idle_since: float = field(default_factory=time.monotonic)
     killed_for_timeout: bool = False
@@ -164,6 +178,7 @@ class FaultTolerantPool:
         # worker's pipe and process sentinel while it lives.
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wakeup.fileno(), selectors.EVENT_READ, ("wake", None))
+        self._serials = itertools.count(1)
         self._closed = False
         self._thread = threading.Thread(target=self._manage, name="gridfold-pool", daemon=True)
         self._thread.start()
@@ -249,22 +264,31 @@ class FaultTolerantPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
+        progress = _Progress.create()
         process = self._ctx.Process(
-            target=_worker_main, args=(child, self._init), name="gridfold-worker", env=self._env
+            target=_worker_main,
+            args=(child, self._init, progress.path),
+            name="gridfold-worker",
+            env=self._env,
         )
-        process.start()
+        try:
+            process.start()
+        except BaseException:
+            progress.close()
+            raise
         child.close()
-        worker = _Worker(process, parent)
+        worker = _Worker(process, parent, progress)
         self._selector.register(parent.fileno(), selectors.EVENT_READ, ("conn", worker))
         self._selector.register(process.sentinel, selectors.EVENT_READ, ("sentinel", worker))
         return worker
 
     def _start(self, worker: _Worker, job: _Job) -> None:
         job.started = math.inf  # until the worker says it started
+        job.serial = next(self._serials)
         worker.job = job
         try:
             timed = any(limit is not None for limit in job.limits)
-            worker.conn.send_bytes(_dumps((job.handle, job.units, timed)))
+            worker.conn.send_bytes(_dumps((job.serial, job.handle, job.units, timed)))
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be pickled
             worker.job = None
             if isinstance(exc, OSError):  # the worker died before it could read it
@@ -332,8 +356,9 @@ class FaultTolerantPool:
             exc.__cause__ = RemoteTraceback(tb)
             job.future.set_exception(exc)
             return True
-        job.results.extend(payload)
-        job.running += 1
+        n_units, results = payload
+        job.results.extend(results)
+        job.running += n_units
         job.started = time.monotonic()
         if job.running == len(job.units):
             worker.job, worker.idle_since = None, time.monotonic()
@@ -349,17 +374,23 @@ class FaultTolerantPool:
         worker.process.join()
         worker.conn.close()
         self._workers.remove(worker)
+        serial, noted = worker.progress.read()
+        worker.progress.close()
         job = worker.job
         if job is None:
             return
+        # The unit it died in: the one it noted, if it noted one of this batch, else the
+        # first one not reported (it died before its first unit).
+        reported = job.running
+        running = noted if serial == job.serial and noted > reported else reported
         reason = describe_exit(worker.process.exitcode)
         if worker.killed_for_timeout:
-            reason = f"ran past its time limit of {job.limits[job.running]:g} s and was killed"
+            reason = f"ran past its time limit of {job.limits[running]:g} s and was killed"
         job.future.set_exception(
             WorkerLost(
                 job.results,
-                job.units[job.running],
-                job.units[job.running + 1 :],
+                job.units[running],
+                job.units[reported:running] + job.units[running + 1 :],
                 reason,
                 timed_out=worker.killed_for_timeout,
             )
@@ -390,6 +421,7 @@ class FaultTolerantPool:
             _kill(worker.process)
             worker.process.join()
         worker.conn.close()
+        worker.progress.close()
         self._workers.remove(worker)
 
     def _stop_all(self) -> None:
@@ -438,6 +470,62 @@ def _kill(process: BaseProcess) -> None:
             pass
 
 
+class _Progress:
+    """Which unit of which batch a worker is on: two integers in a shared memory map.
+
+    The driver creates the 16-byte file and maps it before the worker starts;
+    the worker maps it too and removes the file's name (the mappings live on).
+    Writing it costs the worker a store to memory; the driver reads it only
+    when the worker has died.
+    """
+
+    _FORMAT = "qq"  # (batch serial, unit index)
+
+    def __init__(self, path: str, buffer: mmap.mmap) -> None:
+        self.path = path
+        self._buffer = buffer
+
+    @classmethod
+    def create(cls) -> _Progress:
+        fd, path = tempfile.mkstemp(prefix="gridfold-worker-", suffix=".progress")
+        try:
+            os.ftruncate(fd, struct.calcsize(cls._FORMAT))
+            return cls(path, mmap.mmap(fd, struct.calcsize(cls._FORMAT)))
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def attach(cls, path: str) -> _Progress:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            buffer = mmap.mmap(fd, struct.calcsize(cls._FORMAT))
+        finally:
+            os.close(fd)
+        _unlink(path)
+        return cls(path, buffer)
+
+    def note(self, serial: int, index: int) -> None:
+        struct.pack_into(self._FORMAT, self._buffer, 0, serial, index)
+
+    def read(self) -> tuple[int, int]:
+        if self._buffer.closed:
+            return (0, 0)
+        serial, index = struct.unpack_from(self._FORMAT, self._buffer, 0)
+        return int(serial), int(index)
+
+    def close(self) -> None:
+        _unlink(self.path)  # if the worker died before it could
+        if not self._buffer.closed:
+            self._buffer.close()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class _Wakeup:
     """A self-pipe that wakes the manager thread (as loky's ``_ThreadWakeup``).
 
@@ -483,6 +571,9 @@ class _Wakeup:
 
 
 _STARTED = pickle.dumps(("started", None))
+#: Seconds of work a worker gathers results for before it sends them (the batcher
+#: aims at batches of about this length, so tiny fits send one message per batch).
+_FLUSH_SECONDS = 0.05
 
 
 def _dumps(obj: Any) -> bytes:
@@ -499,11 +590,10 @@ def _dumps(obj: Any) -> bytes:
         return cloudpickle.dumps(obj)
 
 
-def _worker_main(conn: Connection, init: bytes) -> None:
+def _worker_main(conn: Connection, init: bytes, progress_path: str) -> None:
     """A worker's life: run batches from ``conn`` until an empty message or end of file."""
-    from gridfold.worker import run_unit, unpicklable_result
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    progress = _Progress.attach(progress_path)
     initializer, initargs = cloudpickle.loads(init)
     initializer(*initargs)
     while True:
@@ -513,21 +603,45 @@ def _worker_main(conn: Connection, init: bytes) -> None:
             return  # the driver is gone
         if not message:
             return
-        handle, units, timed = pickle.loads(message)
-        if timed:  # the clock of a time limit starts now (not needed otherwise)
-            conn.send_bytes(_STARTED)
-        for unit in units:
-            try:
-                results = run_unit(handle, unit)
-            except BaseException as exc:  # noqa: BLE001 - error_score="raise": the driver re-raises
-                conn.send_bytes(_pickled_error(exc))
-                break
-            try:
-                payload = _dumps(("results", results))
-            except Exception as exc:  # noqa: BLE001 - one bad result must not take the worker down
-                safe = [unpicklable_result(handle, r, exc) for r in results]
-                payload = cloudpickle.dumps(("results", safe))
-            conn.send_bytes(payload)
+        _run_batch(conn, progress, *pickle.loads(message))
+
+
+def _run_batch(
+    conn: Connection, progress: _Progress, serial: int, handle: Any, units: Any, timed: bool
+) -> None:
+    """Run one batch's units in order, sending their results as :data:`_FLUSH_SECONDS` pass."""
+    from gridfold.worker import run_unit
+
+    if timed:  # the clock of a time limit starts now (not needed otherwise)
+        conn.send_bytes(_STARTED)
+    pending: list[Result] = []
+    n_pending, last_sent = 0, time.monotonic()
+    for index, unit in enumerate(units):
+        progress.note(serial, index)
+        try:
+            results = run_unit(handle, unit)
+        except BaseException as exc:  # noqa: BLE001 - error_score="raise": the driver re-raises
+            if n_pending:
+                _send_results(conn, handle, n_pending, pending)
+            conn.send_bytes(_pickled_error(exc))
+            return
+        pending.extend(results)
+        n_pending += 1
+        now = time.monotonic()
+        if timed or index == len(units) - 1 or now - last_sent >= _FLUSH_SECONDS:
+            _send_results(conn, handle, n_pending, pending)
+            pending, n_pending, last_sent = [], 0, now
+
+
+def _send_results(conn: Connection, handle: Any, n_units: int, results: list[Result]) -> None:
+    from gridfold.worker import unpicklable_result
+
+    try:
+        payload = _dumps(("results", (n_units, results)))
+    except Exception as exc:  # noqa: BLE001 - one bad result must not take the worker down
+        safe = [unpicklable_result(handle, r, exc) for r in results]
+        payload = cloudpickle.dumps(("results", (n_units, safe)))
+    conn.send_bytes(payload)
 
 
 class RemoteTraceback(Exception):
