@@ -24,8 +24,15 @@ def _local(name: str):  # type: ignore[no-untyped-def]
     return load
 
 
+def _dask():  # type: ignore[no-untyped-def]
+    from gridfold.executors.dask import DaskExecutor  # ParameterError if Dask is missing
+
+    return DaskExecutor
+
+
 for _name in ("sequential", "threads", "processes"):
     register_executor(_name, _local(_name))
+register_executor("dask", _dask)
 
 __all__ = [
     "Executor",

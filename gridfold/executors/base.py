@@ -155,7 +155,7 @@ def resolve_backend(
     if fit_timeout is not None and not getattr(factory, "supports_timeout", False):
         raise ParameterError(
             f"fit_timeout={fit_timeout!r} needs a backend that can stop a running fit, but "
-            f"backend={backend!r} cannot (a thread cannot be killed); fix: use "
+            f"backend={backend!r} cannot (a thread or a Dask task cannot be stopped); fix: use "
             "backend='processes' or drop fit_timeout."
         )
     accepted = tuple(getattr(factory, "options", ()))

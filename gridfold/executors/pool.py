@@ -495,6 +495,29 @@ class _Progress:
             os.close(fd)
 
     @classmethod
+    def at(cls, path: str) -> _Progress:
+        """Create (or reopen) the map at ``path``, a name the driver knows (Dask workers)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, struct.calcsize(cls._FORMAT))
+            return cls(path, mmap.mmap(fd, struct.calcsize(cls._FORMAT)))
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def peek(cls, path: str) -> tuple[int, int] | None:
+        """What the map at ``path`` holds, or None if there is none (read once, by the driver)."""
+        try:
+            with open(path, "rb") as file:
+                raw = file.read(struct.calcsize(cls._FORMAT))
+        except OSError:
+            return None
+        if len(raw) != struct.calcsize(cls._FORMAT):
+            return None
+        serial, index = struct.unpack(cls._FORMAT, raw)
+        return int(serial), int(index)
+
+    @classmethod
     def attach(cls, path: str) -> _Progress:
         fd = os.open(path, os.O_RDWR)
         try:

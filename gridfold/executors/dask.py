@@ -1,0 +1,574 @@
+"""Dask distributed: the same studies on a Dask cluster, or on Dask workers started here.
+
+``backend="dask"`` runs each batch of units as one Dask task. Where it runs:
+
+- ``scheduler=None``: a scheduler in this process and ``n_jobs`` single-threaded
+  worker processes started with the ``dask worker`` command (not with
+  ``multiprocessing``'s spawn, which would re-import the caller's ``__main__``:
+  scripts need no main guard, as with the process pool). They are closed with
+  the executor;
+- ``scheduler="tcp://host:port"``: an existing cluster (closed connection at
+  the end, the cluster lives on);
+- ``scheduler=<distributed.Client>``: that client's cluster, never closed here.
+
+Data reaches each worker once per study: the study is written once to a
+folder every worker can read (``$JOBLIB_TEMP_FOLDER`` on a shared filesystem
+for a cluster of several machines) and memory-mapped by each worker process;
+tasks carry only its path.
+
+A worker that dies is Dask's to handle: its tasks run again elsewhere, up to
+``distributed.scheduler.allowed-failures`` times (0 on the workers started
+here, so ``retries`` counts attempts exactly as on the process pool), then
+their futures fail with ``KilledWorker``. gridfold then reads which unit the
+dead worker was running from a 16-byte note the worker keeps in the study's
+folder (the same memory map as the process pool's), and fails the batch with
+:class:`~gridfold.executors.pool.WorkerLost` naming that unit; a batch that was
+only queued on the dead worker runs again, no attempt spent. Why the worker
+died (``exited with code 7``, ``killed by SIGKILL``) comes from its nanny,
+which a small plugin makes publish the exit as a Dask event.
+
+A running fit cannot be stopped on Dask (``fit_timeout`` is refused), and
+Ctrl-C cancels what has not started; the workers started here are closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import cloudpickle
+from joblib import cpu_count
+
+from gridfold.data import FileHandle, StudyHandle, dump_study
+from gridfold.exceptions import ExecutorError, ParameterError
+from gridfold.executors.base import Executor, resolve_n_jobs
+from gridfold.executors.pool import WorkerLost, _Progress, describe_exit
+from gridfold.runtime import THREAD_ENV_VARS, in_process_worker, init_process_worker
+from gridfold.tasks import Result, Study, Unit
+
+try:
+    import distributed
+    from distributed import Client, KilledWorker
+    from distributed.diagnostics.plugin import NannyPlugin
+except ImportError as exc:  # pragma: no cover - the extra is installed in the tests
+    raise ParameterError(
+        "backend='dask' needs Dask distributed, which is not installed. Fix: "
+        "pip install 'gridfold[dask]' (or pip install 'dask[distributed]')."
+    ) from exc
+
+__all__ = ["DaskExecutor"]
+
+_EXIT_TOPIC = "gridfold-worker-exit"
+_EXIT_WAIT = 10.0  # seconds to wait for the nanny's word on why a worker died
+_INNOCENT_RERUNS = 3  # reruns of a batch only queued on dead workers before it is charged
+_START_TIMEOUT = 120.0
+
+
+class DaskExecutor(Executor):
+    """Runs batches as tasks on a Dask cluster.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Worker processes to start when ``scheduler`` is None (``-1``: one per
+        core). With a scheduler, the cluster's own threads are the workers.
+    scheduler : str, distributed.Client or None
+        The cluster: a scheduler address, a connected client, or None for
+        workers started here and closed with the executor.
+    """
+
+    name = "dask"
+    uses_processes = True
+    options = ("scheduler",)
+
+    def __init__(self, n_jobs: int | None = None, scheduler: Any = None) -> None:
+        requested = resolve_n_jobs(n_jobs)
+        self._lock = threading.Lock()
+        self._running: set[Any] = set()  # dask futures in flight (for abort)
+        self._serials = itertools.count(1)
+        self._cleanups: dict[str, weakref.finalize] = {}
+        self._workers: _LocalWorkers | None = None
+        self._closed = False
+        self._nthreads = (0.0, requested)
+        self._client, self._owns_client = self._connect(scheduler, requested)
+        try:
+            self._client.register_plugin(_ExitReporter(), name=_ExitReporter.name)
+            wanted = requested if self._workers is not None else 1
+            self._client.wait_for_workers(wanted, timeout=self._wait_timeout())
+        except BaseException:
+            self.shutdown()
+            raise
+        self._nthreads = (0.0, self._count_threads())
+
+    def _connect(self, scheduler: Any, requested: int) -> tuple[Client, bool]:
+        if scheduler is None:
+            self._workers = _LocalWorkers(requested)
+            return Client(self._workers.address, set_as_default=False), True
+        if isinstance(scheduler, Client):
+            return scheduler, False
+        if isinstance(scheduler, str) and scheduler:
+            try:
+                return Client(scheduler, set_as_default=False, timeout=30), True
+            except OSError as exc:
+                raise ExecutorError(
+                    f"Could not reach the Dask scheduler at {scheduler!r}: {exc}. Fix: check "
+                    "the address (tcp://host:port) and that the scheduler is running."
+                ) from exc
+        raise ParameterError(
+            f"scheduler={scheduler!r} is invalid. Expected a scheduler address such as "
+            "'tcp://127.0.0.1:8786', a distributed.Client, or None (workers started here); "
+            "fix: pass one of these."
+        )
+
+    def _wait_timeout(self) -> float | None:
+        # Workers started here come up in seconds; a cluster's may wait in a batch queue.
+        return _START_TIMEOUT if self._workers is not None else None
+
+    # -- the contract -------------------------------------------------------
+
+    @property
+    def n_workers(self) -> int:
+        """Threads of the cluster's workers now (re-read at most once a second).
+
+        Workers that join late (a batch queue, autoscaling) get work too.
+        """
+        checked, count = self._nthreads
+        if not self._closed and time.monotonic() - checked > 1.0:
+            with contextlib.suppress(Exception):  # keep the last count if the scheduler is slow
+                count = self._count_threads()
+            self._nthreads = (time.monotonic(), count)
+        return count
+
+    @n_workers.setter
+    def n_workers(self, value: int) -> None:  # the base class assigns it
+        self._nthreads = (time.monotonic(), value)
+
+    def _count_threads(self) -> int:
+        return max(1, sum(self._client.nthreads().values()))
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's address, if the scheduler serves one."""
+        try:
+            return str(self._client.dashboard_link) if self._has_dashboard() else None
+        except Exception:  # noqa: BLE001 - a link is a nicety
+            return None
+
+    def _has_dashboard(self) -> bool:
+        info = self._client.scheduler_info()
+        return bool(info.get("services", {}).get("dashboard"))
+
+    def share(self, study: Study) -> StudyHandle:
+        handle, cleanup = dump_study(study)
+        self._cleanups[handle.path] = cleanup
+        if self._workers is None:
+            self._check_visible(handle.path)
+        return handle
+
+    def _check_visible(self, path: str) -> None:
+        seen = self._client.run(os.path.isdir, path)
+        blind = sorted(address for address, ok in seen.items() if not ok)
+        if blind:
+            self.release(FileHandle(path))
+            raise ExecutorError(
+                f"Dask workers {blind} cannot read the study's data at {path!r}. Expected a "
+                "folder every worker sees; fix: set JOBLIB_TEMP_FOLDER to a folder on a "
+                "filesystem shared by this machine and the workers."
+            )
+
+    def release(self, handle: StudyHandle) -> None:
+        if isinstance(handle, FileHandle) and handle.path in self._cleanups:
+            self._cleanups.pop(handle.path)()
+
+    def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
+        future: Future[list[Result]] = Future()
+        future.set_running_or_notify_cancel()
+        self._launch(handle, tuple(units), future, 0)
+        return future
+
+    def abort(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        if running:
+            self._client.cancel(running)
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for path in list(self._cleanups):
+            self._cleanups.pop(path)()
+        if self._owns_client:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        if self._workers is not None:
+            self._workers.close()
+
+    # -- one batch, one task ------------------------------------------------
+
+    def _launch(
+        self,
+        handle: StudyHandle,
+        units: tuple[Unit, ...],
+        target: Future[list[Result]],
+        reruns: int,
+    ) -> None:
+        serial = next(self._serials)
+        task = self._client.submit(
+            _run_batch,
+            handle,
+            units,
+            serial,
+            pure=False,
+            key=f"gridfold-batch-{uuid.uuid4().hex}",
+        )
+        with self._lock:
+            self._running.add(task)
+
+        def settle(done: Any) -> None:
+            with self._lock:
+                self._running.discard(done)
+            self._settle(done, handle, units, serial, target, reruns)
+
+        task.add_done_callback(settle)
+
+    def _settle(
+        self,
+        task: Any,
+        handle: StudyHandle,
+        units: tuple[Unit, ...],
+        serial: int,
+        target: Future[list[Result]],
+        reruns: int,
+    ) -> None:
+        """Runs in Dask's callback thread: quick work only."""
+        if target.done():
+            return
+        if task.status == "finished":
+            try:
+                target.set_result(cloudpickle.loads(task.result()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                target.set_exception(exc)
+            return
+        if task.status == "cancelled":
+            target.set_exception(ExecutorError("the batch was cancelled (the run was stopped)"))
+            return
+        error = task.exception()
+        if isinstance(error, KilledWorker):
+            # Finding out why may wait for the nanny's event: not in Dask's callback thread.
+            args = (error, handle, units, serial, target, reruns)
+            threading.Thread(target=self._killed, args=args, daemon=True).start()
+            return
+        target.set_exception(error)
+
+    def _killed(
+        self,
+        exc: KilledWorker,
+        handle: StudyHandle,
+        units: tuple[Unit, ...],
+        serial: int,
+        target: Future[list[Result]],
+        reruns: int,
+    ) -> None:
+        """A batch whose workers died: name the unit that was running, or run it again."""
+        try:
+            worker = exc.last_worker
+            host, pid = str(worker.host), int(worker.pid)
+            note = _read_note(handle, host, pid)
+            if note is not None and note[0] != serial and reruns < _INNOCENT_RERUNS:
+                self._launch(handle, units, target, reruns + 1)  # it was only queued there
+                return
+            if note is not None and note[0] == serial and note[1] < len(units):
+                index = note[1]
+            elif len(units) == 1:
+                index = 0
+            else:  # no note (a filesystem the driver cannot read back): find it one by one
+                self._one_by_one(handle, units, target)
+                return
+            rest = units[:index] + units[index + 1 :]  # none of their results came back
+            reason = self._exit_reason(host, pid, str(worker.address))
+            target.set_exception(WorkerLost([], units[index], rest, reason))
+        except BaseException as error:  # noqa: BLE001 - never leave the future pending
+            if not target.done():
+                target.set_exception(error)
+
+    def _one_by_one(
+        self, handle: StudyHandle, units: tuple[Unit, ...], target: Future[list[Result]]
+    ) -> None:
+        parts: list[Future[list[Result]]] = []
+        for unit in units:
+            part: Future[list[Result]] = Future()
+            part.set_running_or_notify_cancel()
+            parts.append(part)
+            self._launch(handle, (unit,), part, 0)
+        remaining = [len(parts)]
+        lock = threading.Lock()
+
+        def one_done(_: Future[list[Result]]) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            _combine(parts, target)
+
+        for part in parts:
+            part.add_done_callback(one_done)
+
+    def _exit_reason(self, host: str, pid: int, address: str) -> str:
+        deadline = time.monotonic() + _EXIT_WAIT
+        while True:
+            for _, event in reversed(self._client.get_events(_EXIT_TOPIC)):
+                if event.get("pid") == pid and event.get("host") in (host, None):
+                    return str(describe_exit(event.get("code")))
+            if time.monotonic() > deadline:
+                return f"died (worker {address}; its log may say why)"
+            time.sleep(0.1)
+
+
+def _combine(parts: list[Future[list[Result]]], target: Future[list[Result]]) -> None:
+    """One batch's outcome from its units run one by one."""
+    done: list[Result] = []
+    lost: list[WorkerLost] = []
+    again: list[Unit] = []
+    for part in parts:
+        error = part.exception()
+        if error is None:
+            done.extend(part.result())
+        elif isinstance(error, WorkerLost):
+            lost.append(error)
+            again.extend(error.rest)
+        else:
+            target.set_exception(error)
+            return
+    if not lost:
+        target.set_result(done)
+        return
+    first = lost[0]
+    again.extend(other.lost for other in lost[1:])  # charged when they die again alone
+    target.set_exception(WorkerLost(done, first.lost, tuple(again), first.reason))
+
+
+def _read_note(handle: StudyHandle, host: str, pid: int) -> tuple[int, int] | None:
+    if not isinstance(handle, FileHandle):
+        return None
+    return _Progress.peek(_note_path(handle.path, host, pid))
+
+
+def _note_path(folder: str, host: str, pid: int) -> str:
+    return os.path.join(folder, f"running-{host}-{pid}")
+
+
+# ----------------------------------------------------------------------------
+# In the worker
+# ----------------------------------------------------------------------------
+
+_notes: dict[str, _Progress | None] = {}
+
+
+def _run_batch(handle: StudyHandle, units: tuple[Unit, ...], serial: int) -> bytes:
+    """The task: evaluate ``units``, noting each one's start; results pickled once.
+
+    The pickled results are also kept in the study's folder: a finished task
+    whose worker dies before the driver fetched its result is run again by
+    Dask, and that run then returns the kept results instead of fitting again.
+    """
+    _prepare_worker()
+    kept = _kept_path(handle, serial)
+    if kept is not None and os.path.exists(kept):
+        with open(kept, "rb") as file:
+            return file.read()
+    payload = _evaluate(handle, units, serial)
+    if kept is not None:
+        with contextlib.suppress(OSError):  # a read-only share: Dask's rerun fits again
+            partial = f"{kept}.{os.getpid()}"
+            with open(partial, "wb") as file:
+                file.write(payload)
+            os.replace(partial, kept)
+    return payload
+
+
+def _evaluate(handle: StudyHandle, units: tuple[Unit, ...], serial: int) -> bytes:
+    from gridfold.worker import run_unit, unpicklable_result
+
+    note = _note(handle)
+    results: list[Result] = []
+    for index, unit in enumerate(units):
+        if note is not None:
+            note.note(serial, index)
+        results.extend(run_unit(handle, unit))
+    if note is not None:
+        note.note(serial, len(units))
+    try:
+        return bytes(cloudpickle.dumps(results))
+    except Exception as exc:  # noqa: BLE001 - one bad result must not fail the batch
+        return bytes(cloudpickle.dumps([unpicklable_result(handle, r, exc) for r in results]))
+
+
+def _kept_path(handle: StudyHandle, serial: int) -> str | None:
+    return os.path.join(handle.path, f"batch-{serial}") if isinstance(handle, FileHandle) else None
+
+
+def _prepare_worker() -> None:
+    """Once per worker process: mark it, cap BLAS/OpenMP at its share of the cores."""
+    if in_process_worker():
+        return
+    try:
+        threads = distributed.get_worker().state.nthreads
+    except ValueError:  # not in a Dask worker (never in practice)
+        threads = 1
+    init_process_worker(max(1, cpu_count() // max(1, threads)))
+
+
+def _note(handle: StudyHandle) -> _Progress | None:
+    if not isinstance(handle, FileHandle):
+        return None
+    if handle.path not in _notes:
+        while len(_notes) >= 2:  # this study's and the one before
+            old = _notes.pop(next(iter(_notes)))
+            if old is not None:
+                old.close()
+        worker = distributed.get_worker()
+        host = distributed.comm.get_address_host(worker.address)
+        try:
+            _notes[handle.path] = _Progress.at(_note_path(handle.path, host, os.getpid()))
+        except OSError:  # a read-only share: the driver finds the unit one by one
+            _notes[handle.path] = None
+    return _notes[handle.path]
+
+
+class _ExitReporter(NannyPlugin):
+    """Makes each nanny publish why its worker process died, as a Dask event.
+
+    The nanny logs ``Worker process N exited with status X`` (or ``was killed
+    by signal S``) and nothing else keeps it; the driver reads the event to
+    say ``exited with code 7`` rather than "died".
+    """
+
+    name = "gridfold-exit-reporter"
+
+    def setup(self, nanny: Any) -> None:
+        self._handler = _ExitHandler(nanny)
+        logger = logging.getLogger("distributed.nanny")
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)  # the exit line is logged at INFO
+        logger.addHandler(self._handler)
+
+    def teardown(self, nanny: Any) -> None:
+        logging.getLogger("distributed.nanny").removeHandler(self._handler)
+
+
+_EXIT_LINE = re.compile(
+    r"Worker process (\d+) (?:exited with status (\d+)|was killed by signal (\d+))"
+)
+
+
+class _ExitHandler(logging.Handler):
+    def __init__(self, nanny: Any) -> None:
+        super().__init__(logging.INFO)
+        self.nanny = nanny
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _EXIT_LINE.match(record.getMessage())
+        if match is None:
+            return
+        pid, status, signal = match.groups()
+        code = int(status) if status is not None else -int(signal)
+        try:
+            host = distributed.comm.get_address_host(self.nanny.address)
+        except Exception:  # noqa: BLE001 - the driver then matches on the pid alone
+            host = None
+        with contextlib.suppress(Exception):
+            self.nanny.log_event(_EXIT_TOPIC, {"pid": int(pid), "code": code, "host": host})
+
+
+# ----------------------------------------------------------------------------
+# Workers started here
+# ----------------------------------------------------------------------------
+
+
+class _LocalWorkers:
+    """A scheduler in this process and ``n`` worker processes from the ``dask worker`` command."""
+
+    def __init__(self, n: int) -> None:
+        import dask
+
+        self._folder = tempfile.mkdtemp(prefix="gridfold-dask-")
+        self._log = open(os.path.join(self._folder, "workers.log"), "wb")  # noqa: SIM115
+        # 0: the first death fails the task, and gridfold's retries count every attempt.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            self.cluster = distributed.LocalCluster(
+                n_workers=0,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=":0" if _has_bokeh() else None,
+            )
+        self.address = str(self.cluster.scheduler_address)
+        command = [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            self.address,
+            "--nworkers",
+            str(n),
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--death-timeout",
+            "60",  # orphans exit if the driver was killed
+            "--local-directory",
+            self._folder,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env=_worker_env(n),
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,  # Ctrl-C is the driver's to handle
+        )
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(Exception):
+            self.cluster.close()
+        self._log.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _worker_env(n: int) -> dict[str, str]:
+    inner = str(max(1, cpu_count() // n))
+    env = dict(os.environ)
+    env.update({var: inner for var in THREAD_ENV_VARS})
+    env["GRIDFOLD_IN_WORKER"] = "1"
+    # What this process can import (a test module, a script's folder), workers can.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
+    return env
+
+
+def _has_bokeh() -> bool:
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        return False
+    return True
