@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -128,6 +129,28 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"where fits run: one of {', '.join(available_backends())}. Overrides [run] "
         "backend; default: sequential for one worker, processes otherwise.",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:port); "
+        "implies --backend dask. Overrides [run] scheduler.",
+    )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        choices=["slurm"],
+        help="start Dask workers as batch jobs of this kind for the run (SLURM through "
+        "dask-jobqueue), with the [cluster] table's options; cancelled when the run ends.",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="batch jobs to ask for with --cluster or a [cluster] table "
+        "(default: its jobs, else 1).",
     )
 
 
@@ -352,6 +375,21 @@ def _check_execution_options(args: argparse.Namespace) -> None:
             f"--backend {args.backend!r} is unknown. Expected one of {available_backends()}; "
             "fix: e.g. --backend processes."
         )
+    dask_only = [
+        flag
+        for flag, value in (("--scheduler", args.scheduler), ("--cluster", args.cluster))
+        if value is not None
+    ]
+    if dask_only and args.backend not in (None, "dask"):
+        raise ParameterError(
+            f"{dask_only[0]} runs on Dask, but --backend is {args.backend!r}. Fix: drop "
+            "--backend, or use --backend dask."
+        )
+    if args.scheduler is not None and args.cluster is not None:
+        raise ParameterError(
+            "--scheduler and --cluster both say where the workers are. Fix: give one: "
+            "--scheduler for a running cluster, --cluster to start one."
+        )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -381,6 +419,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
+        link = getattr(executor, "dashboard_link", None)
+        if link:
+            err.print(f"gridfold: Dask dashboard: {link}", markup=False, highlight=False)
 
     store = None if args.no_store else SQLiteStore(_store_path(args))
     try:
@@ -395,6 +436,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             store=store,
             fit_timeout=args.fit_timeout,
             retries=args.retries,
+            scheduler=args.scheduler,
+            cluster=_cluster_config(args, cfg),
         )
     except ExecutorError as exc:
         if store is None:
@@ -416,6 +459,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
             store.close()
     _report(args, outcome)
     return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
+
+
+def _cluster_config(args: argparse.Namespace, cfg: Any) -> Any:
+    """The [cluster] table with --cluster and --jobs applied, or None."""
+    from gridfold.config.cluster import ClusterConfig, parse_cluster
+
+    table = cfg.cluster
+    if table is None and args.cluster is None:
+        if args.jobs is not None:
+            from gridfold.exceptions import ParameterError
+
+            raise ParameterError(
+                "--jobs needs a cluster to start. Fix: add --cluster slurm, or a [cluster] "
+                "table to the study."
+            )
+        return None
+    if table is None:
+        from gridfold.config._source import Source
+
+        table = parse_cluster({"kind": args.cluster}, Source(str(cfg.file), ""))
+    if args.jobs is not None:
+        table = ClusterConfig(kind=table.kind, jobs=args.jobs, options=table.options)
+    return table
 
 
 def _report(args: argparse.Namespace, outcome: object) -> None:

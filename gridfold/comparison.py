@@ -80,6 +80,7 @@ def compare(
     retries: int = 1,
     fit_timeout: float | None = None,
     share: bool = True,
+    scheduler: Any = None,
 ) -> CompareResult:
     """Evaluate several estimators on the same cross-validation splits, in one pool.
 
@@ -102,7 +103,7 @@ def compare(
         As in :func:`sklearn.model_selection.cross_validate`.
     n_jobs : int, default=None
         Workers: ``-1`` all cores, ``-2`` all but one, ``None`` or 1 sequential.
-    backend : {"sequential", "threads", "processes"}, default=None
+    backend : {"sequential", "threads", "processes", "dask"}, default=None
         Executor; see :func:`gridfold.available_backends`.
     fit_params : dict, default=None
         Passed to every ``fit``; per-sample arrays are split with the data.
@@ -128,6 +129,10 @@ def compare(
         entry point takes the same execution options. Each estimator given to
         ``compare`` is evaluated with its own settings, which no family
         shares between estimators today, so the work is the same either way.
+    scheduler : str or distributed.Client, default=None
+        Run on this Dask cluster (``backend="dask"``): a scheduler address
+        such as ``"tcp://10.0.0.5:8786"`` or a client. With
+        ``backend="dask"`` and no scheduler, ``n_jobs`` local Dask workers.
 
     Returns
     -------
@@ -141,6 +146,7 @@ def compare(
         fit_timeout=fit_timeout,
         share=share,
         progress=progress,
+        scheduler=scheduler,
     ).checked()  # bad options fail before the data is looked at
     named = _name_estimators(estimators)
     fit_params = dict(fit_params or {})

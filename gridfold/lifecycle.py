@@ -74,6 +74,9 @@ class Execution:
         Show a progress bar per study.
     options : mapping of str to object
         The backend's own settings (see :attr:`Executor.options`).
+    scheduler : str, distributed.Client or None
+        Where the Dask backend runs (a scheduler address or a client); given
+        without a backend, it picks ``"dask"``.
     """
 
     n_jobs: int | None = None
@@ -84,6 +87,7 @@ class Execution:
     share: bool = True
     progress: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    scheduler: Any = None
 
     def checked(self) -> Execution:
         """These options, validated and normalised; the backend resolved to its name.
@@ -101,15 +105,34 @@ class Execution:
                     f"{name}=True or {name}=False."
                 )
         _check_store_argument(self.store)
+        _check_scheduler(self.scheduler)
+        options = dict(self.options)
+        backend = self.backend
+        if self.scheduler is not None:
+            options["scheduler"] = self.scheduler
+            backend = "dask" if backend is None else backend
         return dataclasses.replace(
             self,
-            backend=resolve_backend(self.backend, self.n_jobs, self.fit_timeout, self.options),
+            backend=resolve_backend(backend, self.n_jobs, self.fit_timeout, options),
             retries=check_retries(self.retries),
             fit_timeout=check_fit_timeout(self.fit_timeout),
             share=bool(self.share),
             progress=bool(self.progress),
-            options=dict(self.options),
+            options=options,
+            scheduler=None,  # now in options
         )
+
+
+def _check_scheduler(scheduler: Any) -> None:
+    if scheduler is None or (isinstance(scheduler, str) and scheduler.strip()):
+        return
+    if type(scheduler).__name__ == "Client" and hasattr(scheduler, "scheduler_info"):
+        return  # a distributed.Client (not imported here: Dask is optional)
+    raise ParameterError(
+        f"scheduler={scheduler!r} is invalid. Expected a Dask scheduler address such as "
+        "'tcp://10.0.0.5:8786' or a distributed.Client; fix: pass one of these, or None "
+        "for Dask workers started on this machine with backend='dask'."
+    )
 
 
 def _check_store_argument(store: Any) -> None:

@@ -25,6 +25,7 @@ from sklearn.metrics import check_scoring
 
 from gridfold import _sklearn
 from gridfold.config import Dataset, ModelConfig, StudyConfig
+from gridfold.config.cluster import ClusterConfig
 from gridfold.engine import reusable_results
 from gridfold.exceptions import DataError, GridfoldError, ParameterError
 from gridfold.executors import Executor
@@ -230,6 +231,8 @@ def run_config(
     store: ResultStore | None = None,
     fit_timeout: float | None = None,
     retries: int = 1,
+    scheduler: Any = None,
+    cluster: ClusterConfig | None = None,
 ) -> StudyOutcome:
     """Run every model of a study on the same splits and collect their results.
 
@@ -258,11 +261,69 @@ def run_config(
         Seconds a fit may run before its worker is killed (needs processes).
     retries : int, default=1
         Reruns of a fit whose worker process died.
+    scheduler : str or distributed.Client, default=None
+        A Dask cluster to run on; overrides ``[run] scheduler``.
+    cluster : ClusterConfig, default=None
+        Batch jobs of Dask workers to start for the run (SLURM); overrides the
+        ``[cluster]`` table. The jobs are cancelled when the run ends.
 
     Returns
     -------
     StudyOutcome
     """
+    cluster = cluster or cfg.cluster
+    if cluster is not None and scheduler is None:
+        from gridfold.executors.jobqueue import start_cluster
+
+        Execution(  # bad options fail before any batch job is queued
+            n_jobs=n_jobs,
+            backend=backend,
+            fit_timeout=fit_timeout,
+            retries=retries,
+            scheduler="the cluster's",
+        ).checked()
+        with start_cluster(cluster) as client:
+            return _run_config(
+                cfg,
+                n_jobs,
+                backend or "dask",
+                progress,
+                share,
+                console,
+                on_start,
+                store,
+                fit_timeout,
+                retries,
+                client,
+            )
+    return _run_config(
+        cfg,
+        n_jobs,
+        backend,
+        progress,
+        share,
+        console,
+        on_start,
+        store,
+        fit_timeout,
+        retries,
+        scheduler or cfg.run.scheduler,
+    )
+
+
+def _run_config(
+    cfg: StudyConfig,
+    n_jobs: int | None,
+    backend: str | None,
+    progress: bool,
+    share: bool,
+    console: Console | None,
+    on_start: Callable[[PreparedStudy, Executor], None] | None,
+    store: ResultStore | None,
+    fit_timeout: float | None,
+    retries: int,
+    scheduler: Any,
+) -> StudyOutcome:
     execution = Execution(
         n_jobs=n_jobs if n_jobs is not None else cfg.run.n_jobs,
         backend=backend or cfg.run.backend,
@@ -271,6 +332,7 @@ def run_config(
         fit_timeout=fit_timeout,
         share=share,
         progress=progress,
+        scheduler=scheduler,
     ).checked()  # bad options fail before the data is loaded
     prepared = prepare(cfg)
     metric = cfg.run.refit_metric if isinstance(cfg.run.scoring, tuple) else None

@@ -41,11 +41,11 @@ _DISTRIBUTIONS = (
 
 
 _SEARCH_PARAMS_DOC = """
-    backend : {"sequential", "threads", "processes"} or None, default=None
+    backend : {"sequential", "threads", "processes", "dask"} or None, default=None
         Where fits run. None picks "sequential" when ``n_jobs`` resolves to 1
         and "processes" (gridfold's fault-tolerant pool of worker processes,
-        reused across searches) otherwise. See
-        :func:`gridfold.available_backends`.
+        reused across searches) otherwise, or "dask" when ``scheduler`` is
+        given. See :func:`gridfold.available_backends`.
     progress : bool, default=False
         Show a progress bar (done/total, elapsed, ETA, best score so far).
     share : bool, default=True
@@ -71,6 +71,12 @@ _SEARCH_PARAMS_DOC = """
         Times a fit whose worker process died (a segfault, the out-of-memory
         killer) is run again before it is recorded as failed. A fit that
         raises a Python exception is never retried: it would raise again.
+    scheduler : str or distributed.Client, default=None
+        The Dask cluster to run on (``backend="dask"``): a scheduler address
+        such as ``"tcp://10.0.0.5:8786"``, or a connected client, which stays
+        open. With ``backend="dask"`` and no scheduler, ``n_jobs`` Dask worker
+        processes are started on this machine for the search. Install with
+        ``pip install 'gridfold[dask]'``.
 
     ``pre_dispatch`` is accepted for compatibility and ignored: gridfold keeps
     two batches per worker in flight and sizes batches from measured fit times.
@@ -119,6 +125,7 @@ class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
         store: Any = None,
         fit_timeout: float | None = None,
         retries: int = 1,
+        scheduler: Any = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -138,6 +145,7 @@ class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
         self.store = store
         self.fit_timeout = fit_timeout
         self.retries = retries
+        self.scheduler = scheduler
 
     @evaluates_once
     def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:
@@ -181,6 +189,7 @@ class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
         store: Any = None,
         fit_timeout: float | None = None,
         retries: int = 1,
+        scheduler: Any = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -202,6 +211,7 @@ class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
         self.store = store
         self.fit_timeout = fit_timeout
         self.retries = retries
+        self.scheduler = scheduler
 
     @evaluates_once
     def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:

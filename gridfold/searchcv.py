@@ -53,6 +53,7 @@ EXTRA_CONSTRAINTS: dict[str, Any] = {
     "fit_timeout": "no_validation",
     "retries": "no_validation",
     "n_jobs": "no_validation",
+    "scheduler": "no_validation",
 }
 
 
@@ -122,6 +123,7 @@ class EngineSearchMixin:
     store: Any
     fit_timeout: float | None
     retries: int
+    scheduler: Any
 
     def _execution(self) -> Execution:
         return Execution(
@@ -132,6 +134,7 @@ class EngineSearchMixin:
             fit_timeout=self.fit_timeout,
             share=self.share,
             progress=self.progress,
+            scheduler=self.scheduler,
         ).checked()
 
     @_sklearn.fit_context(prefer_skip_nested_validation=False)

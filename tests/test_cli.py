@@ -54,6 +54,10 @@ ERROR_CASES: dict[str, tuple[str | None, list[str]]] = {
     "n_jobs_zero": (None, ["--n-jobs", "0"]),
     "unknown_backend": (None, ["--backend", "gpu"]),
     "bad_split": (IRIS + '[cv]\nsplitter = "GroupKFold"\n[[model]]\nestimator = "SVC"\n', []),
+    "scheduler_not_dask": (None, ["--scheduler", "tcp://127.0.0.1:9", "--backend", "processes"]),
+    "jobs_without_cluster": (None, ["--jobs", "2"]),
+    "unreachable_scheduler": (None, ["--scheduler", "tcp://127.0.0.1:9"]),
+    "cluster_kind": (IRIS + '[cluster]\nkind = "pbs"\n[[model]]\nestimator = "SVC"\n', []),
 }
 EXPECTED_FRAGMENT = {
     "syntax": "line 5: invalid TOML",
@@ -67,6 +71,10 @@ EXPECTED_FRAGMENT = {
     "n_jobs_zero": "--n-jobs 0 is invalid",
     "unknown_backend": "--backend 'gpu' is unknown",
     "bad_split": "GroupKFold cannot split this data",
+    "scheduler_not_dask": "--scheduler runs on Dask, but --backend is 'processes'",
+    "jobs_without_cluster": "--jobs needs a cluster to start",
+    "unreachable_scheduler": "Could not reach the Dask scheduler at 'tcp://127.0.0.1:9'",
+    "cluster_kind": "line 4: [cluster]: kind = 'pbs' is not a cluster gridfold can start",
 }
 
 MIXED = IRIS + textwrap.dedent(

@@ -63,7 +63,7 @@ def test_get_set_params_and_clone_include_new_params(name: str) -> None:
     assert defaults["share"] is True
 
 
-OUR_PARAMS = {"backend", "progress", "share", "store", "fit_timeout", "retries"}
+OUR_PARAMS = {"backend", "progress", "share", "store", "fit_timeout", "retries", "scheduler"}
 
 
 def test_same_params_as_sklearn_plus_ours() -> None:

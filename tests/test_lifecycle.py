@@ -57,6 +57,10 @@ X, y = load_iris(return_X_y=True)
         ({"share": "yes"}, "share='yes' is invalid"),
         ({"progress": None}, "progress=None is invalid"),
         ({"options": {"scheduler": "tcp://x:1"}}, "takes no options"),
+        ({"scheduler": "tcp://x:1", "backend": "processes"}, "takes no options"),
+        ({"scheduler": 8786}, "scheduler=8786 is invalid"),
+        ({"scheduler": ""}, "scheduler='' is invalid"),
+        ({"backend": "dask", "fit_timeout": 5}, "can stop a running fit"),
     ],
 )
 def test_each_bad_option_is_a_parameter_error_with_a_fix(options: dict, words: str) -> None:
@@ -69,6 +73,10 @@ def test_checked_resolves_the_backend() -> None:
     assert Execution(n_jobs=1).checked().backend == "sequential"
     assert Execution(n_jobs=2).checked().backend == "processes"
     assert Execution(n_jobs=1, fit_timeout=5).checked().backend == "processes"
+    # A scheduler picks Dask, and becomes the backend's option.
+    checked = Execution(scheduler="tcp://127.0.0.1:1").checked()
+    assert checked.backend == "dask"
+    assert checked.options == {"scheduler": "tcp://127.0.0.1:1"}
 
 
 @pytest.mark.parametrize("entry", ["search", "compare"])

@@ -11,7 +11,15 @@ from gridfold.config._source import Ctx, Source, check_keys, expect
 
 __all__ = ["RUN_KEYS", "RunConfig", "parse_run"]
 
-RUN_KEYS = ("scoring", "refit", "n_jobs", "backend", "return_train_score", "error_score")
+RUN_KEYS = (
+    "scoring",
+    "refit",
+    "n_jobs",
+    "backend",
+    "scheduler",
+    "return_train_score",
+    "error_score",
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class RunConfig:
     refit: str | None = None
     n_jobs: int | None = None
     backend: str | None = None
+    scheduler: str | None = None
     return_train_score: bool = False
     error_score: float | str = math.nan
 
@@ -74,6 +83,21 @@ def parse_run(table: Any, src: Source) -> RunConfig:
                 "fix: use one of these names.",
                 "backend",
             )
+    scheduler = table.get("scheduler")
+    if scheduler is not None:
+        expect(
+            scheduler,
+            str,
+            'a Dask scheduler address such as "tcp://10.0.0.5:8786"',
+            "scheduler",
+            ctx,
+        )
+        if backend not in (None, "dask"):
+            raise ctx.error(
+                f'scheduler = {scheduler!r} needs backend = "dask"; got backend = '
+                f'{backend!r}. Fix: remove backend, or set it to "dask".',
+                "scheduler",
+            )
     rts = table.get("return_train_score", False)
     expect(rts, bool, "true or false", "return_train_score", ctx)
     return RunConfig(
@@ -81,6 +105,7 @@ def parse_run(table: Any, src: Source) -> RunConfig:
         refit=refit,
         n_jobs=n_jobs,
         backend=backend,
+        scheduler=scheduler,
         return_train_score=rts,
         error_score=_parse_error_score(table.get("error_score", "nan"), ctx),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridfold.config._source import Ctx, Source, check_keys
+from gridfold.config.cluster import ClusterConfig, parse_cluster
 from gridfold.config.cv import CVConfig, parse_cv
 from gridfold.config.data import DataConfig, parse_data
 from gridfold.config.models import ModelConfig, parse_model
@@ -16,7 +17,7 @@ from gridfold.exceptions import ConfigError
 
 __all__ = ["StudyConfig", "load_config", "parse_config"]
 
-_TOP_KEYS = ("data", "cv", "run", "model")
+_TOP_KEYS = ("data", "cv", "run", "cluster", "model")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class StudyConfig:
     cv : CVConfig
     run : RunConfig
     models : tuple of ModelConfig
+    cluster : ClusterConfig or None
+        The ``[cluster]`` table: batch jobs of Dask workers to start for the run.
     """
 
     file: str
@@ -38,6 +41,7 @@ class StudyConfig:
     cv: CVConfig
     run: RunConfig
     models: tuple[ModelConfig, ...]
+    cluster: ClusterConfig | None = None
 
     def error(self, message: str, line: int | None = None) -> ConfigError:
         """A :class:`ConfigError` located in this file."""
@@ -140,4 +144,5 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
         cv=parse_cv(doc.get("cv", {}), src),
         run=parse_run(doc.get("run", {}), src),
         models=parsed,
+        cluster=parse_cluster(doc["cluster"], src) if "cluster" in doc else None,
     )

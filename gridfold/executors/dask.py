@@ -122,9 +122,9 @@ class DaskExecutor(Executor):
             return scheduler, False
         if isinstance(scheduler, str) and scheduler:
             try:
-                return Client(scheduler, set_as_default=False, timeout=30), True
-            except OSError as exc:
-                raise ExecutorError(
+                return Client(scheduler, set_as_default=False, timeout=10), True
+            except OSError as exc:  # a wrong address, as the user gave it
+                raise ParameterError(
                     f"Could not reach the Dask scheduler at {scheduler!r}: {exc}. Fix: check "
                     "the address (tcp://host:port) and that the scheduler is running."
                 ) from exc

@@ -44,20 +44,31 @@ dump_logs() {
     done
 }
 
+DUMPED=0
 die() {
     log "ERROR: $*"
     dump_logs
+    DUMPED=1
     exit 1
 }
 
-# A pid file names a live process of the given command (guards against stale
-# files and reused pids).
+# Process $1 is running command $2: guards against reused pids, and counts a
+# zombie as gone (PID 1 here is not an init and reaps orphans only lazily).
+running() {
+    local pid="$1" comm="$2" stat
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]] || return 1
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z ]]
+}
+
+# A pid file names a running process of the given command (not a stale file).
 alive() {
     local file="$1" comm="$2" pid
     [[ -s "$file" ]] || return 1
     pid="$(<"$file")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]]
+    running "$pid" "$comm"
 }
 
 # SIGTERM the process behind a pid file, wait up to $3 s, then SIGKILL.
@@ -71,15 +82,22 @@ stop_pidfile() {
     log "stopping $comm (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < grace * 5; i++)); do
-        [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]] || break
+        running "$pid" "$comm" || break
         sleep 0.2
     done
-    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]]; then
+    if running "$pid" "$comm"; then
         log "$comm did not stop in ${grace}s, killing it"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.5
     fi
     rm -f "$file"
+}
+
+# One start/stop at a time. The daemons are started with fd 9 closed (9>&-):
+# munged does not close inherited fds and would otherwise hold the lock forever.
+take_lock() {
+    exec 9>"$LOCK"
+    flock -w 300 9 || die "another cluster.sh holds $LOCK for 300 s"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -105,6 +123,8 @@ ctld_ok() { have scontrol && timeout 10 scontrol ping 2>/dev/null | grep -q 'is 
 # is idle) a real one-task job runs. A busy node (MIXED/ALLOCATED) is counted as
 # up without the srun, which would otherwise queue behind the running jobs.
 is_up() {
+    # Daemons first: an srun against a dead slurmd leaves a job COMPLETING for a minute.
+    alive "$CTLD_PID" slurmctld && alive "$SLURMD_PID" slurmd || return 1
     munge_ok || return 1
     ctld_ok || return 1
     local s
@@ -150,7 +170,7 @@ start_munge() {
     chmod 0400 "$MUNGE_KEY"
     stop_pidfile "$MUNGE_PID" munged 5   # a stale or wedged one
     log "starting munged"
-    runuser -u munge -- /usr/sbin/munged || die "munged failed to start"
+    runuser -u munge -- /usr/sbin/munged 9>&- || die "munged failed to start"
     local i
     for ((i = 0; i < 50; i++)); do
         munge_ok && return 0
@@ -221,11 +241,20 @@ EOF
     return 0
 }
 
+on_start_exit() {
+    local rc=$?
+    if ((rc && !DUMPED)); then
+        log "ERROR: start failed (exit $rc)"
+        dump_logs
+    fi
+}
+
 cmd_start() {
     [[ $EUID -eq 0 ]] || die "must run as root"
-    exec 9>"$LOCK"
-    flock -w 600 9 || die "another cluster.sh holds $LOCK"
-
+    take_lock
+    # Any failure, also one that set -e catches, ends with the logs printed.
+    trap on_start_exit EXIT
+    [[ "$CPUS" =~ ^[1-9][0-9]*$ ]] || die "GRIDFOLD_SLURM_CPUS must be a positive integer, not '$CPUS'"
     local t0=$SECONDS changed=0
     install_packages
     write_conf && changed=1
@@ -245,7 +274,7 @@ cmd_start() {
     if ! alive "$CTLD_PID" slurmctld; then
         log "starting slurmctld"
         # -i: ignore unreadable state files rather than refuse to start.
-        slurmctld -i || die "slurmctld failed to start"
+        slurmctld -i 9>&- || die "slurmctld failed to start"
     fi
     local i
     for ((i = 0; i < WAIT * 2; i++)); do
@@ -258,7 +287,7 @@ cmd_start() {
 
     if ! alive "$SLURMD_PID" slurmd; then
         log "starting slurmd"
-        slurmd || die "slurmd failed to start"
+        slurmd 9>&- || die "slurmd failed to start"
     fi
 
     local s resumed=0
@@ -278,21 +307,21 @@ cmd_start() {
     state_usable "$s" || die "node $NODE not idle after ${WAIT}s (state: ${s:-?}; $(scontrol show node "$NODE" -o 2>/dev/null | grep -o 'Reason=.*' || true))"
 
     local out
-    out="$(timeout 60 srun --chdir=/tmp -N1 -n1 -t 1 hostname 2>&1)" \
+    # Bounded: a job left COMPLETING by an earlier run can hold the node for ~60 s.
+    out="$(timeout $((WAIT + 60)) srun --chdir=/tmp -N1 -n1 -t 1 hostname 2>&1)" \
         || die "check 'srun -N1 -n1 hostname' failed: $out"
     log "SLURM up in $((SECONDS - t0))s: srun ran on $out (node $NODE: $(node_state))"
 }
 
 cmd_stop() {
     [[ $EUID -eq 0 ]] || die "must run as root"
-    exec 9>"$LOCK"
-    flock -w 600 9 || die "another cluster.sh holds $LOCK"
+    take_lock
 
     local i jobs
     if alive "$CTLD_PID" slurmctld && ctld_ok; then
         jobs="$(squeue -h -o %A 2>/dev/null || true)"
         if [[ -n "$jobs" ]]; then
-            log "cancelling jobs: $(echo $jobs)"
+            log "cancelling jobs: ${jobs//$'\n'/ }"
             # shellcheck disable=SC2086
             scancel $jobs 2>/dev/null || true
             # Let slurmd deliver the signals (KillWait=5) before it goes away.

@@ -1,0 +1,258 @@
+"""The Dask backend on a real cluster: ``dask scheduler`` and ``dask worker`` in subprocesses.
+
+The executor contract and the fault table run on ``backend="dask"`` with
+workers started by the executor (tests/test_executors.py, tests/test_faults.py).
+Here the cluster is someone else's, started with Dask's own commands on
+127.0.0.1: searches, ``compare`` and ``gridfold run`` reach it by address or
+client; a worker SIGKILLed in the middle of a study costs nothing; a worker
+that joins late gets work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_iris
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC
+
+distributed = pytest.importorskip("distributed")
+
+import gridfold  # noqa: E402
+from gridfold.engine import run_study  # noqa: E402
+from gridfold.executors import get_executor  # noqa: E402
+from gridfold.store import SQLiteStore  # noqa: E402
+from gridfold.tasks import Model, Study, StudyData  # noqa: E402
+
+X, y = load_iris(return_X_y=True)
+
+
+class Slow(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class after ``seconds`` of sleep: a fit that takes a while."""
+
+    def __init__(self, seconds: float = 0.0, tag: int = 0) -> None:
+        self.seconds = seconds
+        self.tag = tag
+
+    def fit(self, X: Any, y: Any) -> Slow:
+        time.sleep(self.seconds)
+        values, counts = np.unique(y, return_counts=True)
+        self.classes_ = values
+        self.majority_ = values[np.argmax(counts)]
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.majority_)
+
+
+GRID = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}
+BIN = Path(sys.executable).parent
+
+
+def _dask_command(name: str) -> list[str]:
+    """The ``dask`` command of this environment (``dask scheduler``, ``dask worker``)."""
+    return [str(BIN / "dask"), name] if (BIN / "dask").exists() else ["dask", name]
+
+
+class Cluster:
+    """A scheduler and its workers, each a real process of the ``dask`` command."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.file = folder / "scheduler.json"
+        self.log = open(folder / "cluster.log", "ab")  # noqa: SIM115
+        self.scheduler = self._start(
+            [
+                *_dask_command("scheduler"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(self.file),
+            ]
+        )
+        self.workers: list[subprocess.Popen[bytes]] = []
+        deadline = time.monotonic() + 60
+        while not self.file.exists():
+            assert time.monotonic() < deadline, (folder / "cluster.log").read_text()
+            time.sleep(0.1)
+        self.client = distributed.Client(scheduler_file=str(self.file), set_as_default=False)
+        self.address = self.client.scheduler.address
+
+    def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # this test module
+        return subprocess.Popen(command, stdout=self.log, stderr=self.log, env=env)
+
+    def add_worker(self) -> None:
+        """Start one more ``dask worker`` (a nanny and its worker process); wait for it."""
+        before = len(self.client.scheduler_info(n_workers=-1)["workers"])
+        self.workers.append(
+            self._start(
+                [
+                    *_dask_command("worker"),
+                    "--scheduler-file",
+                    str(self.file),
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ]
+            )
+        )
+        self.client.wait_for_workers(before + 1, timeout=120)
+
+    def worker_pids(self) -> list[int]:
+        return sorted(int(pid) for pid in self.client.run(os.getpid).values())
+
+    def close(self) -> None:
+        self.client.close()
+        for process in [*self.workers, self.scheduler]:
+            process.terminate()
+        for process in [*self.workers, self.scheduler]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.add_worker()
+        cluster.add_worker()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _same_search(ours: Any, theirs: Any) -> None:
+    for key in ("mean_test_score", "rank_test_score", "std_test_score"):
+        np.testing.assert_array_equal(ours.cv_results_[key], theirs.cv_results_[key])
+    assert ours.best_params_ == theirs.best_params_
+
+
+def test_a_search_on_a_scheduler_address_equals_sklearn(cluster: Cluster) -> None:
+    ours = gridfold.GridSearchCV(SVC(), GRID, cv=5, scheduler=cluster.address).fit(X, y)
+    theirs = SkGridSearchCV(SVC(), GRID, cv=5).fit(X, y)
+    _same_search(ours, theirs)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_random_search_and_compare_take_a_client_and_leave_it_open(cluster: Cluster) -> None:
+    from sklearn.model_selection import RandomizedSearchCV as SkRandomizedSearchCV
+
+    kwargs: dict[str, Any] = dict(n_iter=4, cv=3, random_state=0)
+    ours = gridfold.RandomizedSearchCV(SVC(), GRID, scheduler=cluster.client, **kwargs)
+    _same_search(ours.fit(X, y), SkRandomizedSearchCV(SVC(), GRID, **kwargs).fit(X, y))
+    result = gridfold.compare({"svc": SVC(), "slow": Slow()}, X, y, cv=3, scheduler=cluster.client)
+    assert set(result.scores["model"]) == {"svc", "slow"}
+    assert cluster.client.status == "running"  # the caller's client is the caller's to close
+
+
+def _slow_study(n_candidates: int, seconds: float, scorer: Any = None) -> Study:
+    splits = tuple(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    candidates = tuple({"seconds": seconds, "tag": i} for i in range(n_candidates))
+    model = Model("slow", Slow(), candidates, scorer or check_scoring(Slow()))
+    return Study(models=(model,), data=StudyData(X, y, splits))
+
+
+def test_a_worker_killed_mid_study_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    study = _slow_study(8, 0.1)
+    expected = sorted((r.task, r.test_scores) for r in run_study(study, get_executor(None, 1)))
+    store = SQLiteStore(tmp_path / "r.db")
+    killed: list[int] = []
+
+    def kill_one_worker(result: Any) -> None:
+        if len(store) == 3 and not killed:  # mid-study: 37 fits still to come
+            killed.append(cluster.worker_pids()[0])
+            os.kill(killed[0], signal.SIGKILL)
+
+    with get_executor("dask", None, options={"scheduler": cluster.address}) as ex:
+        results = run_study(study, ex, store=store, on_result=kill_one_worker)
+    assert killed
+    assert sorted((r.task, r.test_scores) for r in results) == expected
+    rows = store.rows()
+    assert len(rows) == study.n_tasks and all(r.fit_error is None for r in rows)
+    store.close()
+    cluster.client.wait_for_workers(2, timeout=120)  # its nanny restarts it
+
+
+def test_a_worker_that_joins_late_gets_work(tmp_path: Path) -> None:
+    late = Cluster(tmp_path)
+    try:
+        late.add_worker()
+        first = set(late.worker_pids())
+        study = _slow_study(10, 0.05, scorer=_score_and_pid)
+        expected = sorted((r.task, r.test_scores["score"]) for r in _run(study, None))  # type: ignore[index]
+        pids: set[float] = set()
+
+        def grow(result: Any) -> None:
+            pids.add(result.test_scores["pid"])
+            if len(late.workers) == 1:
+                late.add_worker()  # blocks the driver until it has joined
+
+        results = _run(study, late.client, on_result=grow)
+        assert sorted((r.task, r.test_scores["score"]) for r in results) == expected  # type: ignore[index]
+        assert {int(p) for p in pids} - first, "the late worker ran nothing"
+    finally:
+        late.close()
+
+
+def _run(study: Study, scheduler: Any, **kwargs: Any) -> list[Any]:
+    backend, options = (None, {}) if scheduler is None else ("dask", {"scheduler": scheduler})
+    with get_executor(backend, None, options=options) as ex:
+        return run_study(study, ex, **kwargs)
+
+
+def _score_and_pid(est: Any, X: Any, y: Any) -> dict[str, float]:
+    return {"score": float(np.mean(est.predict(X) == y)), "pid": float(os.getpid())}
+
+
+def test_gridfold_run_on_a_scheduler_prints_the_dashboard(cluster: Cluster, tmp_path: Path) -> None:
+    study = tmp_path / "study.toml"
+    study.write_text(
+        textwrap.dedent(
+            f"""
+            [data]
+            source = "sklearn:iris"
+            [cv]
+            n_splits = 3
+            [run]
+            scheduler = "{cluster.address}"
+            [[model]]
+            estimator = "sklearn.svm.SVC"
+            grid = {{ C = [0.1, 1.0, 10.0] }}
+            """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "gridfold", "run", str(study), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "dask x 2" in run.stderr
+    assert "Dask dashboard: http://127.0.0.1:" in run.stderr
+    assert "SVC" in run.stdout  # the leaderboard
