@@ -224,10 +224,11 @@ class _Driver:
         self.batcher = Batcher(executor.n_workers)
 
     def run(self, todo: deque[Unit]) -> None:
-        max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
         pending: dict[Future[list[Result]], list[Unit]] = {}
         try:
             while todo or pending:
+                # Read each round: a cluster's workers may join (or leave) during the study.
+                max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
                 while todo and len(pending) < max_in_flight:
                     batch = _take(todo, self.batcher.size(len(todo)))
                     pending[self.executor.submit(self.handle, batch)] = batch  # type: ignore[arg-type]
