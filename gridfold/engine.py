@@ -231,6 +231,8 @@ class _Driver:
                 max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
                 while todo and len(pending) < max_in_flight:
                     batch = _take(todo, self.batcher.size(len(todo)))
+                    running = sum(len(b) for b in pending.values())
+                    self.executor.remaining(len(todo) + len(batch) + running)
                     pending[self.executor.submit(self.handle, batch)] = batch  # type: ignore[arg-type]
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:

@@ -186,6 +186,57 @@ def test_inner_threads_are_limited(executor: Any, backend: str, api: str, xy: tu
         assert max(threads) == max(1, CORES // executor.n_workers)
 
 
+def joblib_probe(est: Any, X: Any, y: Any) -> dict[str, float]:
+    """Threads a fit's own ``n_jobs`` gets, counted by the threads that really ran."""
+    import threading
+    import time
+
+    from joblib import Parallel, delayed
+
+    def ident(_: int) -> int:
+        time.sleep(0.002)  # long enough for every thread of the pool to take some
+        return threading.get_ident()
+
+    return {
+        "all_cores": float(
+            len(set(Parallel(n_jobs=-1, prefer="threads")(delayed(ident)(i) for i in range(64))))
+        ),
+        "explicit_8": float(len(set(Parallel(n_jobs=8)(delayed(ident)(i) for i in range(64))))),
+    }
+
+
+def test_a_fits_own_n_jobs_gets_only_the_cores_workers_leave(
+    executor: Any, backend: str, xy: tuple
+) -> None:
+    """A forest's n_jobs=-1 (or an explicit 8) inside a worker: never more threads than cores."""
+    if backend == "sequential":
+        pytest.skip("in the caller's process: its n_jobs is the caller's")
+    study = probe_study(*xy, joblib_probe, n_candidates=8)
+    results = run_study(study, executor)
+    share = max(1, CORES // executor.n_workers)
+    # Most units run while the others keep every worker busy: the worker's share.
+    for key in ("all_cores", "explicit_8"):
+        threads = sorted(r.test_scores[key] for r in results)
+        assert threads[0] == share, (key, threads)
+        assert threads[-1] <= CORES, (key, threads)
+
+
+def test_the_last_unit_gets_the_idle_cores(xy: tuple) -> None:
+    """One unit on two workers: the idle worker's core goes to the unit's own n_jobs."""
+    study = probe_study(*xy, joblib_probe, n_candidates=1)
+    split0 = type(study.data)(study.data.X, study.data.y, study.data.splits[:1])
+    study = type(study)(models=study.models, data=split0)
+    with get_executor("processes", 2) as ex:
+        (result,) = run_study(study, ex)
+    assert result.test_scores["all_cores"] == CORES
+    assert result.test_scores["explicit_8"] == CORES
+    # BLAS/OpenMP stay at the worker's share: more threads could change a sum's last bits.
+    (blas,) = run_study(
+        probe_study(*xy, thread_probe, n_candidates=1), get_executor("processes", 2)
+    )[:1]
+    assert blas.test_scores["blas"] == max(1, CORES // 2)
+
+
 def test_nested_gridsearch_via_compare_stays_in_the_worker(backend: str, xy: tuple) -> None:
     if backend == "sequential":
         pytest.skip("the sequential executor has no workers to nest in")

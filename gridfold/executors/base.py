@@ -78,6 +78,14 @@ class Executor(ABC):
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
         """Start evaluating ``units``; return a future of all their results."""
 
+    def remaining(self, n_units: int) -> None:  # noqa: B027 - optional hook
+        """Hear from the driver, before a submit, how many units are not finished.
+
+        Includes the batch about to be submitted and those in flight. With
+        fewer units than workers left, an executor may give the next batch
+        the cores that would otherwise idle (:class:`ProcessExecutor` does).
+        """
+
     def abort(self) -> None:  # noqa: B027 - optional hook
         """Stop the fits that are running (Ctrl-C); the executor stays usable.
 

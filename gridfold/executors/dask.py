@@ -23,7 +23,10 @@ their futures fail with ``KilledWorker``. gridfold then reads which unit the
 dead worker was running from a 16-byte note the worker keeps in the study's
 folder (the same memory map as the process pool's), and fails the batch with
 :class:`~gridfold.executors.pool.WorkerLost` naming that unit; a batch that was
-only queued on the dead worker runs again, no attempt spent. Why the worker
+only queued on the dead worker runs again, no attempt spent. Each unit's
+results are also appended to a file in that folder as it finishes, so the
+units a dead worker had finished are kept, and a task Dask runs again resumes
+after them: no fit is done twice. Why the worker
 died (``exited with code 7``, ``killed by SIGKILL``) comes from its nanny,
 which a small plugin makes publish the exit as a Dask event.
 
@@ -34,9 +37,11 @@ Ctrl-C cancels what has not started; the workers started here are closed.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import logging
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -57,7 +62,7 @@ from gridfold.data import FileHandle, StudyHandle, dump_study
 from gridfold.exceptions import ExecutorError, ParameterError
 from gridfold.executors.base import Executor, resolve_n_jobs
 from gridfold.executors.pool import WorkerLost, _Progress, describe_exit
-from gridfold.runtime import THREAD_ENV_VARS, in_process_worker, init_process_worker
+from gridfold.runtime import THREAD_ENV_VARS, init_process_worker
 from gridfold.tasks import Result, Study, Unit
 
 try:
@@ -104,6 +109,7 @@ class DaskExecutor(Executor):
         self._workers: _LocalWorkers | None = None
         self._closed = False
         self._nthreads = (0.0, requested)
+        self._host_threads: dict[str, int] = {}
         self._client, self._owns_client = self._connect(scheduler, requested)
         try:
             self._client.register_plugin(_ExitReporter(), name=_ExitReporter.name)
@@ -158,7 +164,13 @@ class DaskExecutor(Executor):
         self._nthreads = (time.monotonic(), value)
 
     def _count_threads(self) -> int:
-        return max(1, sum(self._client.nthreads().values()))
+        workers = self._client.scheduler_info(n_workers=-1)["workers"].values()
+        by_host: dict[str, int] = {}
+        for worker in workers:
+            host = str(worker.get("host", ""))
+            by_host[host] = by_host.get(host, 0) + int(worker.get("nthreads", 1))
+        self._host_threads = by_host  # each worker's share of its machine's cores
+        return max(1, sum(by_host.values()))
 
     @property
     def dashboard_link(self) -> str | None:
@@ -226,13 +238,15 @@ class DaskExecutor(Executor):
         units: tuple[Unit, ...],
         target: Future[list[Result]],
         reruns: int,
+        serial: int | None = None,
     ) -> None:
-        serial = next(self._serials)
+        serial = next(self._serials) if serial is None else serial
         task = self._client.submit(
             _run_batch,
             handle,
             units,
             serial,
+            self._host_threads,
             pure=False,
             key=f"gridfold-batch-{uuid.uuid4().hex}",
         )
@@ -260,7 +274,7 @@ class DaskExecutor(Executor):
             return
         if task.status == "finished":
             try:
-                target.set_result(cloudpickle.loads(task.result()))
+                target.set_result(_results(task.result()))
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 target.set_exception(exc)
             return
@@ -289,19 +303,26 @@ class DaskExecutor(Executor):
             worker = exc.last_worker
             host, pid = str(worker.host), int(worker.pid)
             note = _read_note(handle, host, pid)
-            if note is not None and note[0] != serial and reruns < _INNOCENT_RERUNS:
-                self._launch(handle, units, target, reruns + 1)  # it was only queued there
+            running = note is not None and note[0] == serial and note[1] < len(units)
+            if note is not None and not running and reruns < _INNOCENT_RERUNS:
+                # Only queued there, or finished before its result was reported: run it
+                # again under the same serial, which starts after its recorded units.
+                self._launch(handle, units, target, reruns + 1, serial)
                 return
-            if note is not None and note[0] == serial and note[1] < len(units):
+            if running:
+                assert note is not None
                 index = note[1]
             elif len(units) == 1:
                 index = 0
             else:  # no note (a filesystem the driver cannot read back): find it one by one
                 self._one_by_one(handle, units, target)
                 return
-            rest = units[:index] + units[index + 1 :]  # none of their results came back
+            # Units recorded before it are done; the others (not recorded, or after it) rerun.
+            records = _read_records(_kept_path(handle, serial))[:index]
+            done = [r for record in records for r in pickle.loads(record)]
+            rest = units[len(records) : index] + units[index + 1 :]
             reason = self._exit_reason(host, pid, str(worker.address))
-            target.set_exception(WorkerLost([], units[index], rest, reason))
+            target.set_exception(WorkerLost(done, units[index], rest, reason))
         except BaseException as error:  # noqa: BLE001 - never leave the future pending
             if not target.done():
                 target.set_exception(error)
@@ -379,58 +400,113 @@ def _note_path(folder: str, host: str, pid: int) -> str:
 _notes: dict[str, _Progress | None] = {}
 
 
-def _run_batch(handle: StudyHandle, units: tuple[Unit, ...], serial: int) -> bytes:
-    """The task: evaluate ``units``, noting each one's start; results pickled once.
+def _run_batch(
+    handle: StudyHandle, units: tuple[Unit, ...], serial: int, host_threads: dict[str, int]
+) -> bytes:
+    """The task: evaluate ``units`` in order; return one pickled record of results per unit.
 
-    The pickled results are also kept in the study's folder: a finished task
-    whose worker dies before the driver fetched its result is run again by
-    Dask, and that run then returns the kept results instead of fitting again.
+    Each unit's record is also appended, as it finishes, to a file in the
+    study's folder (a write to the page cache, which outlives the process).
+    So when the worker dies, the driver keeps the units that finished before
+    the one that killed it; and when Dask runs the task again (a retry after
+    a worker died, or a finished result lost with its worker), the new run
+    starts after the last recorded unit instead of fitting again.
     """
-    _prepare_worker()
+    _prepare_worker(host_threads)
     kept = _kept_path(handle, serial)
-    if kept is not None and os.path.exists(kept):
-        with open(kept, "rb") as file:
-            return file.read()
-    payload = _evaluate(handle, units, serial)
-    if kept is not None:
-        with contextlib.suppress(OSError):  # a read-only share: Dask's rerun fits again
-            partial = f"{kept}.{os.getpid()}"
-            with open(partial, "wb") as file:
-                file.write(payload)
-            os.replace(partial, kept)
-    return payload
-
-
-def _evaluate(handle: StudyHandle, units: tuple[Unit, ...], serial: int) -> bytes:
-    from gridfold.worker import run_unit, unpicklable_result
-
+    records = _read_records(kept)[: len(units)] if kept is not None else []
     note = _note(handle)
-    results: list[Result] = []
-    for index, unit in enumerate(units):
+    for index in range(len(records), len(units)):
         if note is not None:
             note.note(serial, index)
-        results.extend(run_unit(handle, unit))
+        record = _record(handle, units[index])
+        records.append(record)
+        if kept is not None:
+            _append(kept, record)
     if note is not None:
         note.note(serial, len(units))
+    return b"".join(records)
+
+
+def _record(handle: StudyHandle, unit: Unit) -> bytes:
+    from gridfold.worker import run_unit, unpicklable_result
+
+    results = run_unit(handle, unit)
     try:
         return bytes(cloudpickle.dumps(results))
     except Exception as exc:  # noqa: BLE001 - one bad result must not fail the batch
         return bytes(cloudpickle.dumps([unpicklable_result(handle, r, exc) for r in results]))
 
 
+def _append(path: str, record: bytes) -> None:
+    with contextlib.suppress(OSError):  # a read-only share: a rerun fits again
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, record)  # one write: a reader sees whole records, or a torn last one
+        finally:
+            os.close(fd)
+
+
+def _read_records(path: str | None) -> list[bytes]:
+    """The whole pickled records at ``path`` (a torn last one is dropped)."""
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError:
+        return []
+    return _split_records(data)
+
+
+def _split_records(data: bytes) -> list[bytes]:
+    records: list[bytes] = []
+    stream = io.BytesIO(data)
+    while stream.tell() < len(data):
+        start = stream.tell()
+        try:
+            pickle.load(stream)
+        except Exception:  # noqa: BLE001 - torn by a death in mid-write
+            break
+        records.append(data[start : stream.tell()])
+    return records
+
+
+def _results(payload: bytes) -> list[Result]:
+    """The results in a task's payload: its records' lists, concatenated."""
+    return [r for record in _split_records(payload) for r in pickle.loads(record)]
+
+
 def _kept_path(handle: StudyHandle, serial: int) -> str | None:
     return os.path.join(handle.path, f"batch-{serial}") if isinstance(handle, FileHandle) else None
 
 
-def _prepare_worker() -> None:
-    """Once per worker process: mark it, cap BLAS/OpenMP at its share of the cores."""
-    if in_process_worker():
+_prepared = False
+
+
+def _prepare_worker(host_threads: dict[str, int]) -> None:
+    """Once per worker process: mark it, cap its inner parallelism at its share of the cores.
+
+    The share is this machine's cores over the threads of every Dask worker
+    on it (``host_threads``, from the scheduler), so that workers of one
+    node never run more threads than it has cores between them.
+    """
+    global _prepared
+    if _prepared:
         return
+    worker = distributed.get_worker()
+    host = distributed.comm.get_address_host(worker.address)
+    threads = host_threads.get(host, worker.state.nthreads)
+    init_process_worker(max(1, _host_cores() // max(1, threads)))
+    _prepared = True
+
+
+def _host_cores() -> int:
+    # Not joblib's cpu_count(): LOKY_MAX_CPU_COUNT may already hold the worker's share.
     try:
-        threads = distributed.get_worker().state.nthreads
-    except ValueError:  # not in a Dask worker (never in practice)
-        threads = 1
-    init_process_worker(max(1, cpu_count() // max(1, threads)))
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _note(handle: StudyHandle) -> _Progress | None:

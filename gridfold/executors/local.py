@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from joblib import cpu_count
+from joblib import cpu_count, parallel_config
 from threadpoolctl import threadpool_limits
 
 from gridfold.data import FileHandle, InMemoryHandle, StudyHandle, dump_study
 from gridfold.executors.base import Executor, check_fit_timeout
 from gridfold.executors.pool import FaultTolerantPool
-from gridfold.runtime import THREAD_ENV_VARS, init_process_worker
+from gridfold.runtime import THREAD_ENV_VARS, InnerThreads, init_process_worker
 from gridfold.tasks import RefitTask, Result, Study, Unit, unit_size
 from gridfold.worker import run_batch, run_batch_in_thread
 
@@ -87,6 +87,11 @@ class ThreadExecutor(Executor):
 
 def _limit_openmp_in_thread(inner: int) -> None:
     threadpool_limits(limits=inner, user_api="openmp")
+    # joblib's configuration is per thread: this pool thread's fits get capped
+    # n_jobs for its life (the thread is the pool's, never the caller's).
+    backend = InnerThreads()
+    backend.cap = inner
+    parallel_config(backend=backend).__enter__()
 
 
 _pool_lock = threading.Lock()
@@ -141,8 +146,10 @@ class ProcessExecutor(Executor):
     ) -> None:
         super().__init__(n_jobs)
         self.fit_timeout = check_fit_timeout(fit_timeout)
-        self._pool = _process_pool(self.n_workers, inner_threads(self.n_workers), idle_timeout)
+        self._inner = inner_threads(self.n_workers)
+        self._pool = _process_pool(self.n_workers, self._inner, idle_timeout)
         self._cleanups: dict[str, weakref.finalize] = {}
+        self._threads: int | None = None
 
     def share(self, study: Study) -> StudyHandle:
         handle, cleanup = dump_study(study)
@@ -154,7 +161,20 @@ class ProcessExecutor(Executor):
             self._cleanups.pop(handle.path)()
 
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
-        return self._pool.submit(handle, units, [self.time_limit(u) for u in units])
+        limits = [self.time_limit(u) for u in units]
+        return self._pool.submit(handle, units, limits, self._threads)
+
+    def remaining(self, n_units: int) -> None:
+        """At a study's tail, fewer units than workers: the idle cores go to the units' n_jobs.
+
+        A unit that starts while ``n_units`` are unfinished runs beside at
+        most ``n_units - 1`` others, which keep their share, so it may use
+        ``cores // n_units`` threads without more busy threads than cores.
+        """
+        if n_units >= self.n_workers:
+            self._threads = None
+        else:
+            self._threads = max(self._inner, cpu_count() // max(1, n_units))
 
     def time_limit(self, unit: Unit) -> float | None:
         """Seconds ``unit`` may run: ``fit_timeout`` per fit it stands for.

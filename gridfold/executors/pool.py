@@ -123,6 +123,7 @@ class _Job:
     handle: Any
     units: tuple[Unit, ...]
     limits: tuple[float | None, ...]  # seconds each unit may run (None: no limit)
+    threads: int | None = None  # threads for the units' own n_jobs (None: the worker's share)
     serial: int = 0  # tells this batch from the worker's earlier ones in its progress map
     results: list[Result] = field(default_factory=list)
     running: int = 0  # index of the first unit whose results have not arrived
@@ -191,18 +192,20 @@ class FaultTolerantPool:
         handle: Any,
         units: Sequence[Unit],
         limits: Sequence[float | None] | None = None,
+        threads: int | None = None,
     ) -> Future[list[Result]]:
         """Queue a batch; its future resolves to the results of all its units.
 
         ``limits`` gives the seconds each unit may run before its worker is
-        killed (None: no limit).
+        killed (None: no limit); ``threads`` the threads the units' own
+        ``n_jobs`` may use (None: the worker's share of the cores).
         """
         future: Future[list[Result]] = Future()
         limits = tuple(limits) if limits is not None else (None,) * len(units)
         with self._lock:
             if self._closed:
                 raise ExecutorError("the process pool was shut down; create a new executor")
-            self._queue.append(_Job(future, handle, tuple(units), limits))
+            self._queue.append(_Job(future, handle, tuple(units), limits, threads))
         self._wake()
         return future
 
@@ -288,7 +291,8 @@ class FaultTolerantPool:
         worker.job = job
         try:
             timed = any(limit is not None for limit in job.limits)
-            worker.conn.send_bytes(_dumps((job.serial, job.handle, job.units, timed)))
+            message = (job.serial, job.handle, job.units, timed, job.threads)
+            worker.conn.send_bytes(_dumps(message))
         except Exception as exc:  # noqa: BLE001 - a batch that cannot be pickled
             worker.job = None
             if isinstance(exc, OSError):  # the worker died before it could read it
@@ -613,12 +617,19 @@ def _dumps(obj: Any) -> bytes:
         return cloudpickle.dumps(obj)
 
 
+_SHARE = 1  # the worker's share of the cores for n_jobs, set by its initializer
+
+
 def _worker_main(conn: Connection, init: bytes, progress_path: str) -> None:
     """A worker's life: run batches from ``conn`` until an empty message or end of file."""
+    global _SHARE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     progress = _Progress.attach(progress_path)
     initializer, initargs = cloudpickle.loads(init)
     initializer(*initargs)
+    from gridfold.runtime import inner_jobs
+
+    _SHARE = inner_jobs()
     while True:
         try:
             message = conn.recv_bytes()
@@ -630,10 +641,19 @@ def _worker_main(conn: Connection, init: bytes, progress_path: str) -> None:
 
 
 def _run_batch(
-    conn: Connection, progress: _Progress, serial: int, handle: Any, units: Any, timed: bool
+    conn: Connection,
+    progress: _Progress,
+    serial: int,
+    handle: Any,
+    units: Any,
+    timed: bool,
+    threads: int | None,
 ) -> None:
     """Run one batch's units in order, sending their results as :data:`_FLUSH_SECONDS` pass."""
+    from gridfold.runtime import set_inner_jobs
     from gridfold.worker import run_unit
+
+    set_inner_jobs(threads if threads is not None else _SHARE)
 
     if timed:  # the clock of a time limit starts now (not needed otherwise)
         conn.send_bytes(_STARTED)
