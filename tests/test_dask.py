@@ -256,3 +256,72 @@ def test_gridfold_run_on_a_scheduler_prints_the_dashboard(cluster: Cluster, tmp_
     assert "dask x 2" in run.stderr
     assert "Dask dashboard: http://127.0.0.1:" in run.stderr
     assert "SVC" in run.stdout  # the leaderboard
+
+
+def test_a_script_without_a_main_guard_runs_on_dask_workers_started_here(tmp_path: Path) -> None:
+    """Workers come from the ``dask worker`` command: the script is not imported again."""
+    script = tmp_path / "search.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from sklearn.datasets import load_iris
+            from sklearn.svm import SVC
+            import gridfold
+
+            X, y = load_iris(return_X_y=True)
+            search = gridfold.GridSearchCV(SVC(), {"C": [1, 10]}, cv=3, backend="dask", n_jobs=2)
+            print("best", search.fit(X, y).best_params_)
+            """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("best") == 1
+
+
+def test_records_torn_by_a_death_in_mid_write_are_dropped() -> None:
+    import pickle
+
+    from gridfold.executors.dask import _split_records
+
+    records = [pickle.dumps([i, "x" * i]) for i in range(3)]
+    whole = b"".join(records)
+    assert _split_records(whole) == records
+    assert _split_records(whole[:-3]) == records[:2]  # the last one torn
+    assert _split_records(b"") == []
+
+
+def test_units_run_one_by_one_combine_into_the_batchs_outcome() -> None:
+    """With no note to read, a batch's units rerun alone: what came back, and who died."""
+    from concurrent.futures import Future
+
+    from gridfold.executors.dask import _combine
+    from gridfold.executors.pool import WorkerLost
+    from gridfold.tasks import Task
+
+    def part(value: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+        return future
+
+    b, c = Task(0, 1, 0), Task(0, 2, 0)  # the batch (a, b, c); a came back
+    target: Future[Any] = Future()
+    lost_b = WorkerLost([], b, (), "was killed by SIGKILL")
+    lost_c = WorkerLost([], c, (), "was killed by SIGKILL")
+    _combine([part(["ra"]), part(lost_b), part(lost_c)], target)
+    error = target.exception()
+    assert isinstance(error, WorkerLost)
+    assert (error.done, error.lost, error.rest) == (["ra"], b, (c,))  # c dies alone again
+
+    target = Future()
+    _combine([part(["ra"]), part(["rb"])], target)
+    assert target.result() == ["ra", "rb"]
+
+    target = Future()
+    _combine([part(["ra"]), part(ValueError("raised"))], target)
+    assert isinstance(target.exception(), ValueError)
