@@ -264,7 +264,7 @@ def test_a_resumed_search_retries_crashes_and_keeps_exceptions(iris: tuple, tmp_
     [
         ({"fit_timeout": 0}, "fit_timeout=0 is invalid"),
         ({"fit_timeout": "1s"}, "fit_timeout='1s' is invalid"),
-        ({"fit_timeout": 1, "backend": "threads"}, "cannot .a thread cannot be killed"),
+        ({"fit_timeout": 1, "backend": "threads"}, "cannot .a thread or a Dask task"),
         ({"retries": -1}, "retries=-1 is invalid"),
         ({"store": 3}, "store"),
     ],

@@ -52,7 +52,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 import cloudpickle
@@ -110,6 +110,7 @@ class DaskExecutor(Executor):
         self._closed = False
         self._nthreads = (0.0, requested)
         self._host_threads: dict[str, int] = {}
+        self._settlers = ThreadPoolExecutor(4, thread_name_prefix="gridfold-dask")
         self._client, self._owns_client = self._connect(scheduler, requested)
         try:
             self._client.register_plugin(_ExitReporter(), name=_ExitReporter.name)
@@ -222,6 +223,7 @@ class DaskExecutor(Executor):
         if self._closed:
             return
         self._closed = True
+        self._settlers.shutdown(wait=False, cancel_futures=True)
         for path in list(self._cleanups):
             self._cleanups.pop(path)()
         if self._owns_client:
@@ -256,7 +258,8 @@ class DaskExecutor(Executor):
         def settle(done: Any) -> None:
             with self._lock:
                 self._running.discard(done)
-            self._settle(done, handle, units, serial, target, reruns)
+            with contextlib.suppress(RuntimeError):  # shut down: nobody waits for it
+                self._settlers.submit(self._settle, done, handle, units, serial, target, reruns)
 
         task.add_done_callback(settle)
 
@@ -269,25 +272,28 @@ class DaskExecutor(Executor):
         target: Future[list[Result]],
         reruns: int,
     ) -> None:
-        """Runs in Dask's callback thread: quick work only."""
+        """The batch's outcome onto ``target``, in one of this executor's threads.
+
+        Not in Dask's one callback thread: fetching a result may wait (a
+        finished result lost with its worker is computed again, and may then
+        fail with ``KilledWorker``), and naming a dead worker's unit waits for
+        its nanny's word.
+        """
         if target.done():
             return
-        if task.status == "finished":
-            try:
-                target.set_result(_results(task.result()))
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                target.set_exception(exc)
-            return
-        if task.status == "cancelled":
+        try:
+            payload = task.result()
+        except KilledWorker as error:
+            self._killed(error, handle, units, serial, target, reruns)
+        except CancelledError:
             target.set_exception(ExecutorError("the batch was cancelled (the run was stopped)"))
-            return
-        error = task.exception()
-        if isinstance(error, KilledWorker):
-            # Finding out why may wait for the nanny's event: not in Dask's callback thread.
-            args = (error, handle, units, serial, target, reruns)
-            threading.Thread(target=self._killed, args=args, daemon=True).start()
-            return
-        target.set_exception(error)
+        except BaseException as error:  # noqa: BLE001 - a fit's error_score="raise" exception
+            target.set_exception(error)
+        else:
+            try:
+                target.set_result(_results(payload))
+            except Exception as error:  # noqa: BLE001 - handed to the caller
+                target.set_exception(error)
 
     def _killed(
         self,
