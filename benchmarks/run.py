@@ -72,6 +72,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 import gridfold
+from gridfold.cost import makespan
 
 HERE = Path(__file__).resolve().parent
 SUITES = ("engine", "sharing")
@@ -163,6 +164,7 @@ def make_cases(quick: bool) -> list[Case]:
     n_knn_path, n_ridge = size(8000, 3000), size(20000, 6000)
     n_forest, n_hgb, n_prefix = size(3000, 1000), size(6000, 2000), size(1500, 800)
     n_hgb_es = size(15000, 13000)  # early_stopping="auto" needs > 10000 training samples
+    n_svc_c = size(3000, 2000)
     return [
         # -- engine: plain grids, or little to share; gridfold must not lose. --
         Case(
@@ -210,6 +212,18 @@ def make_cases(quick: bool) -> list[Case]:
             "processes and threads",
             sequential_context=True,
             extra_sides=("gf_threads",),
+        ),
+        Case(
+            name="svc_C_range",
+            suite="engine",
+            estimator=SVC(),
+            # Noisy rows (flip_y) and few features: libsvm's iterations grow steeply with C,
+            # so the largest C (last in scikit-learn's order) takes ~20-40x the others.
+            grid={"C": list(np.logspace(-2, 4, 7))},
+            data=_classification(n_svc_c, 5, n_informative=3, flip_y=0.1, random_state=0),
+            target=1.1,
+            note=f"SVC, C logspace(-2, 4, 7), ({n_svc_c}, 5) noisy: the slowest candidate last "
+            "in study order (longest first)",
         ),
         Case(
             name="knn_n_neighbors",
@@ -340,6 +354,21 @@ def _predictions(search: Fitted, X: np.ndarray) -> np.ndarray:
     return best.predict_proba(rows) if hasattr(best, "predict_proba") else best.predict(rows)
 
 
+def order_limit(search: Fitted, n_splits: int, n_workers: int) -> float:
+    """What ordering alone can give: scikit-learn's measured fits in its own order
+    against the same fits longest first, list-scheduled on ``n_workers``.
+
+    Each candidate's fits are taken to last its ``mean_fit_time + mean_score_time``
+    (``cv_results_`` keeps no per-split times); longest-first is within 4/3 of the
+    best order (Graham), and equal to it on grids like ``svc_C_range``.
+    """
+    results = search.cv_results_
+    per_fit = np.asarray(results["mean_fit_time"]) + np.asarray(results["mean_score_time"])
+    study_order = [float(t) for t in per_fit for _ in range(n_splits)]
+    longest_first = sorted(study_order, reverse=True)
+    return makespan(study_order, n_workers) / makespan(longest_first, n_workers)
+
+
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
@@ -347,6 +376,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
     search_times: dict[str, list[float]] = {side: [] for side in sides}
     refit_times: dict[str, list[float]] = {side: [] for side in sides}
     refits_in_search: dict[str, list[bool]] = {side: [] for side in sides}
+    order_limits: list[float] = []
     failures: list[str] = []
     row: dict[str, Any] = {
         "name": case.name,
@@ -392,6 +422,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 )
                 refits_in_search[side].append(in_search)
                 search_times[side].append(t - (0.0 if in_search else refit_times[side][-1]))
+            order_limits.append(order_limit(fitted_by_side["sk"], case.n_splits, cpu_count()))
             for side in sides[1:]:
                 ok, why = identical(fitted_by_side["sk"], fitted_by_side[side], X)
                 if not ok:
@@ -450,6 +481,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         efficiency=(
             ratio(med(times["gf1"]), cpu_count() * med(times["gf"])) if "gf1" in sides else None
         ),
+        order_limit=med(order_limits),
         times=times,
         search_times=search_times,
         refit_times=refit_times,
@@ -467,6 +499,7 @@ def format_table(rows: list[dict]) -> str:
         "gridfold s",
         "ratio",
         "target",
+        "order limit",
         "identical",
         "w/o refit",
         "of minima",
@@ -493,6 +526,7 @@ def format_table(rows: list[dict]) -> str:
             f"{r['gridfold_s']:.3f}",
             f"{r['ratio']:.2f}",
             f">={r['target']:.2f}" + ("" if r["meets_target"] or np.isnan(r["ratio"]) else " MISS"),
+            f"{r['order_limit']:.2f}",
             "yes" if r["identical"] else "NO",
             f"{r['ratio_without_refit']:.2f}",
             f"{r['ratio_of_minima']:.2f}",
@@ -510,7 +544,7 @@ def format_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    left = {0, 5, 6}
+    left = {0, 5, 7}
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
@@ -596,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one fit of "
         "the same candidate on both sides);\n"
         "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
+        f"order limit = sklearn's measured fits (mean fit + score time per candidate) in its "
+        f"order / longest first, on {cpu_count()} workers: what ordering alone can give;\n"
         "sk/gf refit s = median refit_time_ of each side (gridfold grows forests on all workers;\n"
         "  * = the refit was one shared fit that a worker ran alongside the folds, in the\n"
         "  search's wall time already: w/o refit subtracts nothing for it);\n"
