@@ -507,6 +507,10 @@ class Plan:
 #: sequential's); they matter for tiny fits and are close to nothing otherwise.
 UNIT_OVERHEAD = 0.0003
 PARALLEL_SLOWDOWN = 1.1
+#: Seconds a new process pool takes to start its workers (each imports scikit-learn):
+#: 2.9-4.2 s for 2 workers on this machine under other load, ~2 s idle. A CLI run pays
+#: it; a search in a Python session that already ran one reuses its pool.
+POOL_STARTUP = 2.5
 
 
 def plan_study(

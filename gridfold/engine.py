@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
@@ -13,7 +14,7 @@ from gridfold.executors.base import Executor
 from gridfold.executors.pool import WorkerLost
 from gridfold.sharing.early_refit import plan_refit
 from gridfold.sharing.planner import plan_units
-from gridfold.store.base import ResultStore, StoredResult
+from gridfold.store.base import ResultStore, RunRecord, StoredResult
 from gridfold.tasks import (
     RefitResult,
     RefitTask,
@@ -121,12 +122,27 @@ def run_study(
         refit = plan_refit(study, refit_model, units, executor.n_workers)
         units = units if refit is None else [refit, *units]  # the longest unit goes first
     handle = executor.share(study)
+    start = time.perf_counter()
     try:
         # Longest predicted first, a probe of every group before the rest (gridfold.cost);
         # the early refit stays first. Results are assembled by task, never by order.
         _Driver(study, executor, handle, collector, retries).run(LPTQueue(units, CostModel(study)))
     finally:
         executor.release(handle)
+    if store is not None:
+        # For `gridfold status`: what this run took, next to what `gridfold plan` predicted.
+        new = collector.results[-len(wanted) :] if wanted else []
+        store.record_run(
+            RunRecord(
+                study=label,
+                kind="run",
+                n_workers=executor.n_workers,
+                n_fits=len(wanted),
+                wall_seconds=time.perf_counter() - start,
+                work_seconds=sum(r.fit_time + r.score_time for r in new),
+                created=time.time(),
+            )
+        )
     return collector.results
 
 
