@@ -72,7 +72,8 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 import gridfold
-from gridfold.cost import makespan
+from gridfold.cost import Plan, makespan, plan_study
+from gridfold.tasks import Model, Study, StudyData
 
 HERE = Path(__file__).resolve().parent
 SUITES = ("engine", "sharing")
@@ -369,6 +370,23 @@ def order_limit(search: Fitted, n_splits: int, n_workers: int) -> float:
     return makespan(study_order, n_workers) / makespan(longest_first, n_workers)
 
 
+#: Seconds ``gridfold plan`` may spend fitting units of a case to calibrate its prediction
+#: (the CLI's default).
+PLAN_PROBE_SECONDS = 5.0
+
+
+def plan_case(case: Case, X: np.ndarray, y: np.ndarray) -> Plan:
+    """What ``gridfold plan`` predicts for the case's grid on this machine's cores."""
+    from sklearn.metrics import check_scoring
+    from sklearn.model_selection import ParameterGrid
+
+    estimator = sklearn.clone(case.estimator)
+    model = Model(case.name, estimator, tuple(ParameterGrid(case.grid)), check_scoring(estimator))
+    study = Study(models=(model,), data=StudyData(X, y, tuple(case.cv.split(X, y))))
+    # refit_model=0: a search may refit during the search, which its wall time then includes.
+    return plan_study(study, cpu_count(), probe_budget=PLAN_PROBE_SECONDS, refit_model=0)
+
+
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
@@ -389,6 +407,14 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
     try:
         X, y = case.data()
         row["shape"] = list(X.shape)
+        plan = plan_case(case, X, y)
+        row["plan_s"], row["plan_work_s"] = plan.wall_seconds, plan.total_seconds
+        row["plan_probe_s"] = plan.probe_seconds
+        log(
+            f"  plan: {plan.n_units} units, predicted {plan.wall_seconds:.2f}s on {cpu_count()} "
+            f"workers ({plan.total_seconds:.2f}s of work; {plan.probes} probe fits, "
+            f"{plan.probe_seconds:.1f}s)"
+        )
         # Warm-ups: absorb pool start-up and first-import costs on each side.
         warm: dict[str, float] = {}
         reference = None
@@ -482,6 +508,8 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
             ratio(med(times["gf1"]), cpu_count() * med(times["gf"])) if "gf1" in sides else None
         ),
         order_limit=med(order_limits),
+        gridfold_search_s=med(search_times["gf"]),
+        plan_vs_measured=ratio(row.get("plan_s", float("nan")), med(search_times["gf"])),
         times=times,
         search_times=search_times,
         refit_times=refit_times,
@@ -500,6 +528,9 @@ def format_table(rows: list[dict]) -> str:
         "ratio",
         "target",
         "order limit",
+        "plan s",
+        "gf search s",
+        "plan/gf",
         "identical",
         "w/o refit",
         "of minima",
@@ -527,6 +558,10 @@ def format_table(rows: list[dict]) -> str:
             f"{r['ratio']:.2f}",
             f">={r['target']:.2f}" + ("" if r["meets_target"] or np.isnan(r["ratio"]) else " MISS"),
             f"{r['order_limit']:.2f}",
+            f"{r.get('plan_s', float('nan')):.3f}",
+            f"{r['gridfold_search_s']:.3f}",
+            f"{r['plan_vs_measured']:.2f}"
+            + ("" if abs(r["plan_vs_measured"] - 1) <= 0.25 else " OFF"),
             "yes" if r["identical"] else "NO",
             f"{r['ratio_without_refit']:.2f}",
             f"{r['ratio_of_minima']:.2f}",
@@ -544,7 +579,7 @@ def format_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    left = {0, 5, 7}
+    left = {0, 5, 9, 10}
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
@@ -632,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
         "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
         f"order limit = sklearn's measured fits (mean fit + score time per candidate) in its "
         f"order / longest first, on {cpu_count()} workers: what ordering alone can give;\n"
+        f"plan s = gridfold plan's predicted wall time on {cpu_count()} workers (prior calibrated "
+        f"by <= {PLAN_PROBE_SECONDS:.0f} s of probe fits), gf search s = gridfold's median time "
+        "without the refit after the search, plan/gf their ratio (OFF: beyond 25%);\n"
         "sk/gf refit s = median refit_time_ of each side (gridfold grows forests on all workers;\n"
         "  * = the refit was one shared fit that a worker ran alongside the folds, in the\n"
         "  search's wall time already: w/o refit subtracts nothing for it);\n"

@@ -519,6 +519,7 @@ def plan_study(
     *,
     share: bool = True,
     probe_budget: float = 0.0,
+    refit_model: int | None = None,
 ) -> Plan:
     """Predict a study's work and its wall time on ``n_workers`` workers.
 
@@ -535,6 +536,10 @@ def plan_study(
         this machine and these data: per model, its median-prior unit, then its
         costliest one if the median's measurement predicts that it fits in what
         is left of the budget. 0: the prior alone (seconds of the reference core).
+    refit_model : int, default=None
+        A model a search refits afterwards: planned as a run plans it, the
+        refit one more unit first when that ends sooner
+        (:mod:`gridfold.sharing.early_refit`); else not counted.
 
     Returns
     -------
@@ -542,14 +547,23 @@ def plan_study(
     """
     from gridfold.sharing.planner import plan_units
 
-    units = plan_units(study, n_workers, share)
+    units: list[Unit] = plan_units(study, n_workers, share)
+    if share and refit_model is not None:
+        from gridfold.sharing.early_refit import plan_refit
+
+        refit = plan_refit(study, refit_model, units, n_workers)
+        units = units if refit is None else [refit, *units]
     cost = CostModel(study)
     probes, spent = _probe(study, units, cost, probe_budget) if probe_budget > 0 else (0, 0.0)
     slowdown = PARALLEL_SLOWDOWN if n_workers > 1 else 1.0
     order = lpt_order(units, cost)
     seconds = [cost.predict(u) * slowdown + UNIT_OVERHEAD for u in order]
     return Plan(
-        n_fits=sum(1 if isinstance(u, Task) else len(u.candidates) for u in units),
+        n_fits=sum(
+            1 if isinstance(u, Task) else len(u.candidates)
+            for u in units
+            if not isinstance(u, RefitTask)
+        ),
         n_units=len(units),
         n_workers=n_workers,
         total_seconds=sum(seconds),
@@ -575,6 +589,11 @@ def _probe(
         if not isinstance(unit, RefitTask):
             by_model.setdefault(unit.model, []).append(unit)
     with threadpool_limits(1):  # as in a worker: workers x threads <= cores
+        # The first fit in a process pays one-off costs (imports, caches: tens of ms), which
+        # would inflate a tiny unit's measurement and so every prediction scaled from it.
+        cheapest = min((u for us in by_model.values() for u in us), key=cost.prior, default=None)
+        if cheapest is not None and cost.predict(cheapest) < budget / 10:
+            evaluate_unit(study, cheapest)
         for model_units in by_model.values():
             ranked = sorted(model_units, key=cost.prior)
             for pick, unit in enumerate((ranked[len(ranked) // 2], ranked[-1])):
