@@ -351,6 +351,11 @@ class LPTQueue:
         Predicts each unit's seconds; :meth:`observe` feeds it.
     clock : callable, default=time.perf_counter
         For the re-sort throttle (tests pass a fake one).
+    reorder : bool, default=True
+        False keeps ``units``' order (the driver's choice for one worker, where
+        order cannot shorten the run, and where scikit-learn's sequential
+        order is what a seedless estimator's draws from NumPy's global
+        generator depend on).
 
     Notes
     -----
@@ -369,6 +374,7 @@ class LPTQueue:
         units: Sequence[Unit],
         cost: CostModel,
         clock: Callable[[], float] = time.perf_counter,
+        reorder: bool = True,
     ) -> None:
         self.cost = cost
         self._clock = clock
@@ -376,6 +382,14 @@ class LPTQueue:
         rest = list(units)
         while rest and isinstance(rest[0], RefitTask):
             self.front.append(rest.pop(0))
+        self._reorder = reorder
+        if not reorder:
+            self._index: dict[Unit, int] = {}
+            self._probes: list[Unit] = []
+            self._rest = rest[::-1]  # popped from the end: in the given order
+            self._dirty = False
+            self._next_sort = math.inf
+            return
         self._index = {unit: i for i, unit in enumerate(rest)}  # study order breaks ties
         probes: dict[Hashable, Unit] = {}
         for unit in rest:
@@ -417,7 +431,7 @@ class LPTQueue:
         self.cost.observe(unit, seconds)
         # A second measurement of a group moves its mean a little and the model's
         # ratio hardly: only a new group's first measurement is worth a re-sort.
-        self._dirty = self._dirty or first
+        self._dirty = self._dirty or (first and self._reorder)
 
     def _maybe_sort(self) -> None:
         if self._dirty and self._clock() >= self._next_sort:

@@ -125,8 +125,11 @@ def run_study(
     start = time.perf_counter()
     try:
         # Longest predicted first, a probe of every group before the rest (gridfold.cost);
-        # the early refit stays first. Results are assembled by task, never by order.
-        _Driver(study, executor, handle, collector, retries).run(LPTQueue(units, CostModel(study)))
+        # the early refit stays first. Results are assembled by task, never by order. One
+        # worker keeps the study's order: no order ends sooner there, and a seedless
+        # estimator's draws from NumPy's global generator then match scikit-learn's.
+        todo = LPTQueue(units, CostModel(study), reorder=executor.n_workers > 1)
+        _Driver(study, executor, handle, collector, retries).run(todo)
     finally:
         executor.release(handle)
     if store is not None:

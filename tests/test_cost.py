@@ -227,8 +227,11 @@ def test_a_probed_plan_is_calibrated_by_what_it_fitted() -> None:
 
 
 class _Recording(SequentialExecutor):
-    def __init__(self) -> None:
+    """Runs each batch at once, in the caller, but counts as ``n_workers`` workers."""
+
+    def __init__(self, n_workers: int = 2) -> None:
         super().__init__(1)
+        self.n_workers = n_workers
         self.submitted: list[Unit] = []
 
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
@@ -244,6 +247,15 @@ def test_the_driver_probes_every_candidate_before_a_second_split() -> None:
     assert sorted(u.candidate for u in first if isinstance(u, Task)) == [0, 1, 2]
     assert first[0] == Task(0, 2, 0)  # the largest C's prior is the longest
     assert len(executor.submitted) == study.n_tasks
+
+
+def test_one_worker_keeps_the_study_order() -> None:
+    # No order ends sooner on one worker, and scikit-learn's sequential order is what a
+    # seedless estimator's draws from NumPy's global generator depend on.
+    study = _study(SVC(), [{"C": c} for c in (0.1, 1.0, 1e4)])
+    executor = _Recording(n_workers=1)
+    run_study(study, executor)
+    assert executor.submitted == list(study.tasks())
 
 
 @pytest.mark.parametrize("backend", ["threads", "processes"])
