@@ -72,6 +72,8 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 import gridfold
+from gridfold.cost import Plan, makespan, plan_study
+from gridfold.tasks import Model, Study, StudyData
 
 HERE = Path(__file__).resolve().parent
 SUITES = ("engine", "sharing")
@@ -163,6 +165,7 @@ def make_cases(quick: bool) -> list[Case]:
     n_knn_path, n_ridge = size(8000, 3000), size(20000, 6000)
     n_forest, n_hgb, n_prefix = size(3000, 1000), size(6000, 2000), size(1500, 800)
     n_hgb_es = size(15000, 13000)  # early_stopping="auto" needs > 10000 training samples
+    n_svc_c = size(3000, 2000)
     return [
         # -- engine: plain grids, or little to share; gridfold must not lose. --
         Case(
@@ -210,6 +213,18 @@ def make_cases(quick: bool) -> list[Case]:
             "processes and threads",
             sequential_context=True,
             extra_sides=("gf_threads",),
+        ),
+        Case(
+            name="svc_C_range",
+            suite="engine",
+            estimator=SVC(),
+            # Noisy rows (flip_y) and few features: libsvm's iterations grow steeply with C,
+            # so the largest C (last in scikit-learn's order) takes ~20-40x the others.
+            grid={"C": list(np.logspace(-2, 4, 7))},
+            data=_classification(n_svc_c, 5, n_informative=3, flip_y=0.1, random_state=0),
+            target=1.1,
+            note=f"SVC, C logspace(-2, 4, 7), ({n_svc_c}, 5) noisy: the slowest candidate last "
+            "in study order (longest first)",
         ),
         Case(
             name="knn_n_neighbors",
@@ -340,6 +355,38 @@ def _predictions(search: Fitted, X: np.ndarray) -> np.ndarray:
     return best.predict_proba(rows) if hasattr(best, "predict_proba") else best.predict(rows)
 
 
+def order_limit(search: Fitted, n_splits: int, n_workers: int) -> float:
+    """What ordering alone can give: scikit-learn's measured fits in its own order
+    against the same fits longest first, list-scheduled on ``n_workers``.
+
+    Each candidate's fits are taken to last its ``mean_fit_time + mean_score_time``
+    (``cv_results_`` keeps no per-split times); longest-first is within 4/3 of the
+    best order (Graham), and equal to it on grids like ``svc_C_range``.
+    """
+    results = search.cv_results_
+    per_fit = np.asarray(results["mean_fit_time"]) + np.asarray(results["mean_score_time"])
+    study_order = [float(t) for t in per_fit for _ in range(n_splits)]
+    longest_first = sorted(study_order, reverse=True)
+    return makespan(study_order, n_workers) / makespan(longest_first, n_workers)
+
+
+#: Seconds ``gridfold plan`` may spend fitting units of a case to calibrate its prediction
+#: (the CLI's default).
+PLAN_PROBE_SECONDS = 5.0
+
+
+def plan_case(case: Case, X: np.ndarray, y: np.ndarray) -> Plan:
+    """What ``gridfold plan`` predicts for the case's grid on this machine's cores."""
+    from sklearn.metrics import check_scoring
+    from sklearn.model_selection import ParameterGrid
+
+    estimator = sklearn.clone(case.estimator)
+    model = Model(case.name, estimator, tuple(ParameterGrid(case.grid)), check_scoring(estimator))
+    study = Study(models=(model,), data=StudyData(X, y, tuple(case.cv.split(X, y))))
+    # refit_model=0: a search may refit during the search, which its wall time then includes.
+    return plan_study(study, cpu_count(), probe_budget=PLAN_PROBE_SECONDS, refit_model=0)
+
+
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
@@ -347,6 +394,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
     search_times: dict[str, list[float]] = {side: [] for side in sides}
     refit_times: dict[str, list[float]] = {side: [] for side in sides}
     refits_in_search: dict[str, list[bool]] = {side: [] for side in sides}
+    order_limits: list[float] = []
     failures: list[str] = []
     row: dict[str, Any] = {
         "name": case.name,
@@ -359,6 +407,14 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
     try:
         X, y = case.data()
         row["shape"] = list(X.shape)
+        plan = plan_case(case, X, y)
+        row["plan_s"], row["plan_work_s"] = plan.wall_seconds, plan.total_seconds
+        row["plan_probe_s"] = plan.probe_seconds
+        log(
+            f"  plan: {plan.n_units} units, predicted {plan.wall_seconds:.2f}s on {cpu_count()} "
+            f"workers ({plan.total_seconds:.2f}s of work; {plan.probes} probe fits, "
+            f"{plan.probe_seconds:.1f}s)"
+        )
         # Warm-ups: absorb pool start-up and first-import costs on each side.
         warm: dict[str, float] = {}
         reference = None
@@ -392,6 +448,7 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 )
                 refits_in_search[side].append(in_search)
                 search_times[side].append(t - (0.0 if in_search else refit_times[side][-1]))
+            order_limits.append(order_limit(fitted_by_side["sk"], case.n_splits, cpu_count()))
             for side in sides[1:]:
                 ok, why = identical(fitted_by_side["sk"], fitted_by_side[side], X)
                 if not ok:
@@ -450,6 +507,9 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         efficiency=(
             ratio(med(times["gf1"]), cpu_count() * med(times["gf"])) if "gf1" in sides else None
         ),
+        order_limit=med(order_limits),
+        gridfold_search_s=med(search_times["gf"]),
+        plan_vs_measured=ratio(row.get("plan_s", float("nan")), med(search_times["gf"])),
         times=times,
         search_times=search_times,
         refit_times=refit_times,
@@ -467,6 +527,10 @@ def format_table(rows: list[dict]) -> str:
         "gridfold s",
         "ratio",
         "target",
+        "order limit",
+        "plan s",
+        "gf search s",
+        "plan/gf",
         "identical",
         "w/o refit",
         "of minima",
@@ -493,6 +557,11 @@ def format_table(rows: list[dict]) -> str:
             f"{r['gridfold_s']:.3f}",
             f"{r['ratio']:.2f}",
             f">={r['target']:.2f}" + ("" if r["meets_target"] or np.isnan(r["ratio"]) else " MISS"),
+            f"{r['order_limit']:.2f}",
+            f"{r.get('plan_s', float('nan')):.3f}",
+            f"{r['gridfold_search_s']:.3f}",
+            f"{r['plan_vs_measured']:.2f}"
+            + ("" if abs(r["plan_vs_measured"] - 1) <= 0.25 else " OFF"),
             "yes" if r["identical"] else "NO",
             f"{r['ratio_without_refit']:.2f}",
             f"{r['ratio_of_minima']:.2f}",
@@ -510,7 +579,7 @@ def format_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    left = {0, 5, 6}
+    left = {0, 5, 9, 10}
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
@@ -596,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
         "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one fit of "
         "the same candidate on both sides);\n"
         "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
+        f"order limit = sklearn's measured fits (mean fit + score time per candidate) in its "
+        f"order / longest first, on {cpu_count()} workers: what ordering alone can give;\n"
+        f"plan s = gridfold plan's predicted wall time on {cpu_count()} workers (prior calibrated "
+        f"by <= {PLAN_PROBE_SECONDS:.0f} s of probe fits), gf search s = gridfold's median time "
+        "without the refit after the search, plan/gf their ratio (OFF: beyond 25%);\n"
         "sk/gf refit s = median refit_time_ of each side (gridfold grows forests on all workers;\n"
         "  * = the refit was one shared fit that a worker ran alongside the folds, in the\n"
         "  search's wall time already: w/o refit subtracts nothing for it);\n"

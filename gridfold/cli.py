@@ -288,6 +288,43 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("study", metavar="STUDY.toml", help="the study file to check")
+
+    plan = commands.add_parser(
+        "plan",
+        help="predict a study's work and wall time on N workers, without running it",
+        description="Load STUDY, group its fits into units of work as a run would, and "
+        "predict each unit's seconds: a prior from rows, features and the parameters that "
+        "scale a fit, calibrated to this machine and these data by fitting a few units here "
+        "(--probe seconds at most, one thread). Prints the fits and units, the predicted "
+        "total work, the predicted wall time on N workers (units longest first, as a run "
+        "dispatches them) and its lower bound, max(longest unit, total work / N), so you "
+        "can choose how many workers to ask for. The prediction is kept in the store for "
+        "`gridfold status`.",
+    )
+    plan.add_argument("study", metavar="STUDY.toml", help="the study file to plan")
+    plan.add_argument(
+        "-w",
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="workers to predict for (default: the study's [run] n_jobs, -1 meaning this "
+        "machine's cores)",
+    )
+    plan.add_argument(
+        "--probe",
+        type=_non_negative_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="at most this long fitting units here to calibrate the prediction (default: 5; "
+        "0: the prior alone, in seconds of the machine gridfold was tuned on)",
+    )
+    plan.add_argument(
+        "--no-share",
+        action="store_true",
+        help="plan every candidate fitted on its own (as `gridfold run --no-share`)",
+    )
+    _add_store_options(plan)
     return parser
 
 
@@ -319,6 +356,16 @@ def _positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if not number > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {value!r}")
     return number
 
 
@@ -354,6 +401,64 @@ def _cmd_check(args: argparse.Namespace) -> int:
     out.print(
         f"{prepared.n_candidates} candidates x {study.n_splits} splits = {study.n_tasks} fits"
     )
+    return EXIT_OK
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import time
+
+    from gridfold.config import load_config
+    from gridfold.cost import POOL_STARTUP, plan_study
+    from gridfold.executors import resolve_n_jobs
+    from gridfold.runner import prepare
+    from gridfold.store.base import RunRecord
+
+    cfg = load_config(args.study)
+    workers = args.workers or resolve_n_jobs(cfg.run.n_jobs if cfg.run.n_jobs is not None else 1)
+    prepared = prepare(cfg)
+    plan = plan_study(prepared.study, workers, share=not args.no_share, probe_budget=args.probe)
+    out = _stdout_console()
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    study = prepared.study
+    say(
+        f"{cfg.file}: {study.n_tasks} fits ({prepared.n_candidates} candidates x "
+        f"{study.n_splits} splits) in {plan.n_units} units of work"
+    )
+    if plan.probes:
+        say(
+            f"calibrated by fitting {plan.probes} unit{'s' * (plan.probes != 1)} here "
+            f"({_seconds(plan.probe_seconds)} s, one thread)"
+        )
+    else:
+        say("not calibrated (--probe 0): the prior alone, in seconds of a reference core")
+    say(f"predicted total work: {_seconds(plan.total_seconds)} s")
+    startup = POOL_STARTUP if workers > 1 else 0.0  # `gridfold run` starts a process pool
+    started = f"; {_seconds(startup)} s of it starting the worker processes" if startup else ""
+    say(
+        f"predicted wall time on {workers} worker{'s' * (workers != 1)}: "
+        f"{_seconds(plan.wall_seconds + startup)} s (longest units first{started})"
+    )
+    say(
+        f"lower bound: {_seconds(plan.lower_bound)} s "
+        f"(longest unit {_seconds(plan.longest_seconds)} s; "
+        f"total work / {workers} = {_seconds(plan.total_seconds / workers)} s)"
+    )
+    if not args.no_store:
+        with SQLiteStore(_store_path(args)) as store:
+            store.record_run(
+                RunRecord(
+                    str(cfg.file),
+                    "plan",
+                    workers,
+                    study.n_tasks,
+                    plan.wall_seconds + startup,
+                    plan.total_seconds,
+                    time.time(),
+                )
+            )
     return EXIT_OK
 
 
@@ -527,6 +632,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _open_existing_store(args) as store:
         _, status = stored_results(prepared, store)
         path = store.path
+        records = store.run_records(str(cfg.file))
     out = _stdout_console()
     out.print(f"{cfg.file}: results store {path}", markup=False)
     out.print(f"{'model':<24} {'done':>6} {'failed':>6} {'missing':>7}", markup=False)
@@ -539,7 +645,36 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else "complete: `gridfold results` prints the leaderboard",
         markup=False,
     )
+    for line in _prediction_lines(records):
+        out.print(line, markup=False, highlight=False)
     return EXIT_OK
+
+
+def _seconds(value: float) -> str:
+    """Seconds as a person reads them: 3 decimals below one second, 1 above."""
+    return f"{value:.3f}" if value < 1 else f"{value:.1f}"
+
+
+def _prediction_lines(records: Sequence[object]) -> list[str]:
+    """The last plan's prediction and the last run, one line each (what status shows)."""
+    from gridfold.store.base import RunRecord
+
+    last = {r.kind: r for r in records if isinstance(r, RunRecord)}
+    lines = []
+    plan, run = last.get("plan"), last.get("run")
+    if plan is not None:
+        lines.append(
+            f"plan: predicted {_seconds(plan.wall_seconds)} s on {plan.n_workers} workers "
+            f"({_seconds(plan.work_seconds)} s of work, {plan.n_fits} fits)"
+        )
+    if run is not None:
+        lines.append(
+            f"last run: took {_seconds(run.wall_seconds)} s on {run.n_workers} workers "
+            f"({_seconds(run.work_seconds)} s of work, {run.n_fits} fits run)"
+        )
+    if plan is not None and run is not None and run.n_fits == plan.n_fits and plan.wall_seconds:
+        lines.append(f"run / plan: {run.wall_seconds / plan.wall_seconds:.2f}")
+    return lines
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -616,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"check": _cmd_check, "run": _cmd_run, "status": _cmd_status}
+    commands = {"check": _cmd_check, "run": _cmd_run, "status": _cmd_status, "plan": _cmd_plan}
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands.get(args.command, _cmd_results)(args)

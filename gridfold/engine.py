@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections import deque
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from gridfold import _sklearn
+from gridfold.cost import CostModel, LPTQueue
 from gridfold.exceptions import ExecutorError
 from gridfold.executors.base import Executor
 from gridfold.executors.pool import WorkerLost
 from gridfold.sharing.early_refit import plan_refit
 from gridfold.sharing.planner import plan_units
-from gridfold.store.base import ResultStore, StoredResult
+from gridfold.store.base import ResultStore, RunRecord, StoredResult
 from gridfold.tasks import (
     RefitResult,
     RefitTask,
@@ -49,6 +50,17 @@ class Batcher:
     def observe(self, results: Sequence[TaskResult]) -> None:
         self._tasks_seen += len(results)
         self._seconds_seen += sum(r.fit_time + r.score_time for r in results)
+
+    def limits(self, n_remaining: int) -> tuple[int, float]:
+        """The most tasks and predicted seconds the next batch may hold.
+
+        No more than an even share of the remaining work (see :meth:`size`);
+        once anything was measured, units are packed up to ``target_seconds``
+        of their own predicted time (:func:`_take`).
+        """
+        if self._tasks_seen == 0:
+            return 1, math.inf
+        return math.ceil(n_remaining / (2 * self.n_workers)), self.target_seconds
 
     def size(self, n_remaining: int) -> int:
         if self._tasks_seen == 0:
@@ -110,10 +122,30 @@ def run_study(
         refit = plan_refit(study, refit_model, units, executor.n_workers)
         units = units if refit is None else [refit, *units]  # the longest unit goes first
     handle = executor.share(study)
+    start = time.perf_counter()
     try:
-        _Driver(study, executor, handle, collector, retries).run(deque(units))
+        # Longest predicted first, a probe of every group before the rest (gridfold.cost);
+        # the early refit stays first. Results are assembled by task, never by order. One
+        # worker keeps the study's order: no order ends sooner there, and a seedless
+        # estimator's draws from NumPy's global generator then match scikit-learn's.
+        todo = LPTQueue(units, CostModel(study), reorder=executor.n_workers > 1)
+        _Driver(study, executor, handle, collector, retries).run(todo)
     finally:
         executor.release(handle)
+    if store is not None:
+        # For `gridfold status`: what this run took, next to what `gridfold plan` predicted.
+        new = collector.results[-len(wanted) :] if wanted else []
+        store.record_run(
+            RunRecord(
+                study=label,
+                kind="run",
+                n_workers=executor.n_workers,
+                n_fits=len(wanted),
+                wall_seconds=time.perf_counter() - start,
+                work_seconds=sum(r.fit_time + r.score_time for r in new),
+                created=time.time(),
+            )
+        )
     return collector.results
 
 
@@ -223,21 +255,20 @@ class _Driver:
         self.crashes: dict[Task, int] = {}
         self.batcher = Batcher(executor.n_workers)
 
-    def run(self, todo: deque[Unit]) -> None:
+    def run(self, todo: LPTQueue) -> None:
         pending: dict[Future[list[Result]], list[Unit]] = {}
         try:
             while todo or pending:
                 # Read each round: a cluster's workers may join (or leave) during the study.
                 max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
                 while todo and len(pending) < max_in_flight:
-                    batch = _take(todo, self.batcher.size(len(todo)))
+                    batch = _take(todo, *self.batcher.limits(len(todo)))
                     running = sum(len(b) for b in pending.values())
                     self.executor.remaining(len(todo) + len(batch) + running)
                     pending[self.executor.submit(self.handle, batch)] = batch  # type: ignore[arg-type]
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    del pending[future]
-                    self._collect(future, todo)
+                    self._collect(future, pending.pop(future), todo)
         except BaseException:
             # The run is over (Ctrl-C, error_score="raise"): stop the fits still running, an
             # early refit included, as joblib does; finished ones are already stored.
@@ -247,30 +278,32 @@ class _Driver:
             for future in pending:
                 future.cancel()
 
-    def _collect(self, future: Future[list[Result]], todo: deque[Unit]) -> None:
+    def _collect(self, future: Future[list[Result]], batch: list[Unit], todo: LPTQueue) -> None:
         try:
             results = future.result()
         except WorkerLost as lost:
             self.collector.add(lost.done)
-            todo.extendleft(reversed(lost.rest))  # never started: no attempt spent
+            todo.push_front(lost.rest)  # never started: no attempt spent
             self._lost(lost, todo)
             return
-        self.batcher.observe([r for r in results if isinstance(r, TaskResult)])
+        tasks = [r for r in results if isinstance(r, TaskResult)]
+        self.batcher.observe(tasks)
+        _measure(batch, tasks, todo)
         self.collector.add(results)
 
-    def _lost(self, lost: WorkerLost, todo: deque[Unit]) -> None:
+    def _lost(self, lost: WorkerLost, todo: LPTQueue) -> None:
         unit = lost.lost
         if isinstance(unit, RefitTask):
             return  # nothing is lost: the caller refits after the study, as usual
         if isinstance(unit, SharedTask):
             # Which of its fits failed is unknown: run them one by one, each with its own
             # attempts (and its own time limit).
-            todo.extendleft(reversed(unit.tasks()))
+            todo.push_front(unit.tasks())
             return
         kind = "timeout" if lost.timed_out else "crash"
         self.crashes[unit] = attempts = self.crashes.get(unit, 0) + 1
         if kind == "crash" and attempts <= self.retries:
-            todo.appendleft(unit)
+            todo.push_front([unit])
             return
         message = _failure_message(self.study, unit, lost, attempts)
         self.collector.add([_sklearn.failed_result(self.study, unit, message, kind)])
@@ -294,11 +327,40 @@ def _failure_message(study: Study, task: Task, lost: WorkerLost, attempts: int) 
     )
 
 
-def _take(todo: deque[Unit], n_tasks: int) -> list[Unit]:
-    """Pop units from ``todo`` until they hold ``n_tasks`` tasks (at least one unit)."""
+def _measure(batch: Sequence[Unit], results: Sequence[TaskResult], todo: LPTQueue) -> None:
+    """Tell ``todo`` how long each unit of ``batch`` took: its tasks' fit and score times."""
+    if len(batch) == 1 and isinstance(batch[0], Task):  # the common case, kept cheap
+        if results:
+            todo.observe(batch[0], results[0].fit_time + results[0].score_time)
+        return
+    seconds = {r.task: r.fit_time + r.score_time for r in results}
+    for unit in batch:
+        if isinstance(unit, Task):
+            if unit in seconds:
+                todo.observe(unit, seconds[unit])
+        elif isinstance(unit, SharedTask):
+            times = [seconds[t] for t in unit.tasks() if t in seconds]
+            if len(times) == len(unit.candidates):
+                todo.observe(unit, sum(times))
+
+
+def _take(todo: LPTQueue, n_tasks: int, seconds: float = math.inf) -> list[Unit]:
+    """Pop units from ``todo`` until they hold ``n_tasks`` tasks (at least one unit), or
+    until the next would take the batch's predicted time past ``seconds``.
+
+    Packing by predicted time, not by a count from the mean fit time, keeps
+    batches near their target when units of very different lengths follow
+    each other (longest first: the mean of the long ones seen first would make
+    the later, short ones' batches needlessly small).
+    """
+    predict = todo.cost.predict
     batch = [todo.popleft()]
-    size = unit_size(batch[0])
-    while todo and size + unit_size(todo[0]) <= n_tasks:
-        size += unit_size(todo[0])
+    size, total = unit_size(batch[0]), predict(batch[0])
+    while todo:
+        following = todo.peek()
+        size += unit_size(following)
+        total += predict(following)
+        if size > n_tasks or total > seconds:
+            break
         batch.append(todo.popleft())
     return batch

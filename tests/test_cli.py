@@ -398,3 +398,70 @@ def test_runner_matches_sklearn_random_search_multimetric() -> None:
     assert board["rank"].tolist() == ours["rank_test_f1_macro"][board["candidate"]].tolist()
     records = to_records(outcome)
     assert len(records[0]["split_test_scores"]["f1_macro"]) == 6
+
+
+# ----------------------------------------------------------------------------
+# gridfold plan, and status showing the prediction next to the run.
+# ----------------------------------------------------------------------------
+
+PLAN_STUDY = IRIS + textwrap.dedent(
+    """
+    [cv]
+    n_splits = 3
+    [[model]]
+    name = "svc"
+    estimator = "sklearn.svm.SVC"
+    grid = { C = [0.1, 1.0, 10.0, 100.0] }
+    [[model]]
+    name = "forest"
+    estimator = "sklearn.ensemble.RandomForestClassifier"
+    params = { random_state = 0 }
+    grid = { n_estimators = [5, 10] }
+    """
+)
+
+
+def _gridfold(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_command(*args), cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def _number(text: str, before: str) -> float:
+    line = next(line for line in text.splitlines() if before in line)
+    return float(line.split(before)[1].split()[0])
+
+
+def test_plan_prints_fits_units_work_wall_time_and_its_lower_bound(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(PLAN_STUDY)
+    done = _gridfold(tmp_path, "plan", "s.toml", "--workers", "3", "--probe", "0", "--no-store")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    # 6 candidates x 3 splits; the forest's two candidates share one fit per split.
+    assert "18 fits (6 candidates x 3 splits) in 15 units of work" in out
+    assert "not calibrated (--probe 0)" in out
+    work = _number(out, "predicted total work: ")
+    wall = _number(out, "predicted wall time on 3 workers: ")
+    bound = _number(out, "lower bound: ")
+    assert "starting the worker processes" in out
+    assert 0 < bound <= wall and work > 0
+    assert not (tmp_path / "s.gridfold.db").exists()  # --no-store
+
+
+def test_status_shows_the_plan_next_to_the_run(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(PLAN_STUDY)
+    plan = _gridfold(tmp_path, "plan", "s.toml", "-w", "1", "--probe", "1")
+    assert plan.returncode == 0, plan.stderr
+    assert "calibrated by fitting" in plan.stdout
+    run = _gridfold(tmp_path, "run", "s.toml", "-j", "1", "-q")
+    assert run.returncode == 0, run.stderr
+    status = _gridfold(tmp_path, "status", "s.toml")
+    assert status.returncode == 0, status.stderr
+    assert "plan: predicted " in status.stdout and "on 1 workers" in status.stdout
+    assert "last run: took " in status.stdout
+    assert "work, 18 fits run)" in status.stdout
+    assert "run / plan: " in status.stdout
+
+
+def test_plan_rejects_a_bad_worker_count(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(PLAN_STUDY)
+    done = _gridfold(tmp_path, "plan", "s.toml", "--workers", "0")
+    assert done.returncode == 2 and "expected a positive integer" in done.stderr

@@ -131,6 +131,8 @@ def test_interrupted_run_resumes_to_the_same_results(
     )
     assert status.returncode == 0
     assert "svc" in status.stdout and f"{N_FITS}      0       0" in status.stdout
+    # The resumed run ran only what was missing, and says what it took.
+    assert f"work, {N_FITS - len(before)} fits run)" in status.stdout
     results = subprocess.run(
         _gridfold("results", "study.toml", "-o", "again.json"),
         cwd=tmp_path,

@@ -18,7 +18,7 @@ import pytest
 
 import gridfold.exceptions
 from gridfold.exceptions import GridfoldError, ParameterError, StoreError
-from gridfold.store import MemoryStore, ResultStore, SQLiteStore, open_store
+from gridfold.store import MemoryStore, ResultStore, RunRecord, SQLiteStore, open_store
 from gridfold.testing import STORE_CHECKS, check_store
 from gridfold.testing.stores import ROUND_TRIP_ROWS, assert_same_row, row
 
@@ -108,7 +108,7 @@ def test_sqlite_schema(tmp_path: Path) -> None:
         columns = [c[1] for c in conn.execute("PRAGMA table_info(results)")]
     finally:
         conn.close()
-    assert meta == {"format": "gridfold-results", "schema_version": "1"}
+    assert meta == {"format": "gridfold-results", "schema_version": "2"}
     assert columns == [
         "key",
         "study",
@@ -253,7 +253,7 @@ def test_sqlite_another_schema_version(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 99, .*reads version 1; fix: use"):
+    with pytest.raises(StoreError, match=r"schema version 99, .*reads version 2; fix: use"):
         SQLiteStore(path)
 
 
@@ -306,3 +306,40 @@ def test_importing_stores_does_not_import_sklearn() -> None:
         "assert 'sklearn' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ----------------------------------------------------------------------------
+# Run records (gridfold plan / status) and the migration that added them.
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_run_records_round_trip_per_study(kind: str, tmp_path: Path) -> None:
+    store: ResultStore = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "r.db")
+    with store:
+        plan = RunRecord("a.toml", "plan", 4, 35, 12.5, 40.0, 1.0)
+        run = RunRecord("a.toml", "run", 2, 30, 20.25, 39.5, 2.0)
+        for record in (plan, RunRecord("b.toml", "run", 1, 1, 0.5, 0.5, 3.0), run):
+            store.record_run(record)
+        assert store.run_records("a.toml") == [plan, run]
+        assert store.run_records("nobody") == []
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "results.db"
+    with SQLiteStore(path) as store:
+        store.put([row("a")])
+    conn = sqlite3.connect(path)  # make it a store as version 1 wrote it
+    conn.execute("DROP TABLE runs")
+    conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert list(store.get(["a"])) == ["a"]
+        store.record_run(RunRecord("s", "run", 2, 1, 1.0, 1.0, 1.0))
+        assert len(store.run_records("s")) == 1
+    conn = sqlite3.connect(path)
+    try:
+        assert dict(conn.execute("SELECT name, value FROM meta"))["schema_version"] == "2"
+    finally:
+        conn.close()

@@ -30,11 +30,11 @@ refit happens after the search, as before.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from typing import Any
 
 from gridfold._sklearn import num_samples
+from gridfold.cost import makespan
 from gridfold.refit import n_jobs_param
 from gridfold.sharing.base import PathFamily, families, path_family
 from gridfold.sharing.planner import path_estimator, path_groups
@@ -79,14 +79,6 @@ def plan_refit(study: Study, model: int, units: Sequence[Unit], n_workers: int) 
     early = makespan([refit_cost, *fold_costs], n_workers)
     after = makespan(fold_costs, n_workers) + refit_cost / after_speedup
     return RefitTask(model, candidates, fam.name) if early < after else None
-
-
-def makespan(costs: Sequence[float], n_workers: int) -> float:
-    """When the last of ``costs`` ends, each started in order on the first free worker."""
-    free_at = [0.0] * max(1, n_workers)
-    for cost in costs:
-        heapq.heapreplace(free_at, free_at[0] + cost)
-    return max(free_at)
 
 
 def take_refit(result: RefitResult, candidate: int) -> tuple[Any, float] | None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from gridfold.store.base import ResultStore, StoredResult, open_store
+from gridfold.store.base import ResultStore, RunRecord, StoredResult, open_store
 from gridfold.store.memory import MemoryStore
 from gridfold.store.sqlite import SQLiteStore
 
 __all__ = [
     "ResultStore",
+    "RunRecord",
     "StoredResult",
     "MemoryStore",
     "SQLiteStore",

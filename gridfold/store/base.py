@@ -28,7 +28,7 @@ from typing import Any, Self
 from gridfold.exceptions import ParameterError, StoreError
 from gridfold.tasks import Scores, Task, TaskResult
 
-__all__ = ["StoredResult", "ResultStore", "open_store", "ERROR_KINDS"]
+__all__ = ["StoredResult", "ResultStore", "RunRecord", "open_store", "ERROR_KINDS"]
 
 #: The values of :attr:`StoredResult.error_kind` besides None (see TaskResult).
 ERROR_KINDS = ("exception", "crash", "timeout")
@@ -124,6 +124,37 @@ class StoredResult:
         )
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What a plan predicted, or what a run of a study did: for ``gridfold status``.
+
+    Parameters
+    ----------
+    study : str
+        The study's label in the store (as :attr:`StoredResult.study`).
+    kind : {"plan", "run"}
+        ``"plan"``: ``gridfold plan``'s prediction; ``"run"``: a finished run.
+    n_workers : int
+        Workers the prediction is for, or the run had.
+    n_fits : int
+        Fits planned, or fits the run ran (stored ones it reused left out).
+    wall_seconds : float
+        Predicted, or measured, wall time of the fits.
+    work_seconds : float
+        Predicted, or measured, total fit and scoring seconds of every worker.
+    created : float
+        Unix time the record was made.
+    """
+
+    study: str
+    kind: str
+    n_workers: int
+    n_fits: int
+    wall_seconds: float
+    work_seconds: float
+    created: float = 0.0
+
+
 def _copy_scores(scores: Scores) -> Scores:
     return dict(scores) if isinstance(scores, dict) else scores
 
@@ -192,6 +223,17 @@ class ResultStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the store. Idempotent."""
+
+    def record_run(self, record: RunRecord) -> None:  # noqa: B027 - optional, see below
+        """Keep ``record`` (a plan or a finished run) for ``gridfold status``.
+
+        Optional: not part of the five-method contract. A store that keeps no
+        history inherits this no-op, and :meth:`run_records` then returns none.
+        """
+
+    def run_records(self, study: str) -> list[RunRecord]:
+        """The records :meth:`record_run` kept for ``study``, oldest first."""
+        return []
 
     def __bool__(self) -> bool:
         return True

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from gridfold.exceptions import StoreError
-from gridfold.store.base import EncodedRow, ResultStore, StoredResult, decode_row, encode_row
+from gridfold.store.base import (
+    EncodedRow,
+    ResultStore,
+    RunRecord,
+    StoredResult,
+    decode_row,
+    encode_row,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -31,6 +38,7 @@ class MemoryStore(ResultStore):
         # dict keeps insertion order; a replaced key is popped first so that it
         # moves to the end, as SQLite's INSERT OR REPLACE gives it a new rowid.
         self._rows: dict[str, EncodedRow] | None = {}
+        self._runs: list[RunRecord] = []
 
     def put(self, rows: Sequence[StoredResult]) -> None:
         encoded = [encode_row(row) for row in rows]  # all checked before any is stored
@@ -49,6 +57,14 @@ class MemoryStore(ResultStore):
 
     def __len__(self) -> int:
         return len(self._table())
+
+    def record_run(self, record: RunRecord) -> None:
+        self._table()  # closed: StoreError
+        self._runs.append(record)
+
+    def run_records(self, study: str) -> list[RunRecord]:
+        self._table()
+        return [r for r in self._runs if r.study == study]
 
     def close(self) -> None:
         self._rows = None

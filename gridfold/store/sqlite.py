@@ -1,8 +1,11 @@
 """A results store in one SQLite file, safe for several processes at once.
 
 Layout: a ``results`` table (one row per task key, scores as JSON text, see
-:mod:`gridfold.store.base`) and a ``meta`` table that marks the file as a
-gridfold results store and records :data:`SCHEMA_VERSION`.
+:mod:`gridfold.store.base`), a ``runs`` table (what ``gridfold plan``
+predicted and what runs took, :class:`~gridfold.store.base.RunRecord`) and a
+``meta`` table that marks the file as a gridfold results store and records
+:data:`SCHEMA_VERSION`. A file of version 1 (no ``runs`` table) is migrated
+when opened: the table is added, nothing else changes.
 
 Several ``gridfold`` processes may write one file at the same time (Optuna's
 "database is locked", optuna/optuna#820, is what happens otherwise):
@@ -30,14 +33,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gridfold.exceptions import StoreError
-from gridfold.store.base import ResultStore, StoredResult, decode_row, encode_row
+from gridfold.store.base import ResultStore, RunRecord, StoredResult, decode_row, encode_row
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION", "BUSY_TIMEOUT"]
 
 T = TypeVar("T")
 
 #: Version of the table layout; a file of another version is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Seconds a connection waits for another process's write transaction.
 BUSY_TIMEOUT = 60.0
 
@@ -68,6 +71,18 @@ _SCHEMA = (
     # rows(study) reads by study in rowid order: the index holds (study, rowid).
     "CREATE INDEX results_study ON results (study)",
 )
+_RUNS = """CREATE TABLE runs (
+        study TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        n_workers INTEGER NOT NULL,
+        n_fits INTEGER NOT NULL,
+        wall_seconds REAL NOT NULL,
+        work_seconds REAL NOT NULL,
+        created REAL NOT NULL
+    )"""
+#: Statements that bring a store of the key's version to the next version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {1: (_RUNS,)}
+_RUN_COLUMNS = "study, kind, n_workers, n_fits, wall_seconds, work_seconds, created"
 _INSERT = f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 _FIX = "fix: pass another store path (--store or store=) or delete the file"
 
@@ -149,6 +164,24 @@ class SQLiteStore(ResultStore):
         ((count,),) = self._fetch("SELECT COUNT(*) FROM results", [])
         return int(count)
 
+    def record_run(self, record: RunRecord) -> None:
+        conn = self._connection()
+        values = (
+            record.study,
+            record.kind,
+            record.n_workers,
+            record.n_fits,
+            float(record.wall_seconds),
+            float(record.work_seconds),
+            record.created or time.time(),
+        )
+        query = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        self._retry("write", lambda: _execute(conn, query, values))
+
+    def run_records(self, study: str) -> list[RunRecord]:
+        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE study = ? ORDER BY rowid"
+        return [RunRecord(*values) for values in self._fetch(query, [study])]
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -214,7 +247,7 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if not _tables(conn):  # another process may have created them meanwhile
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, _RUNS):
                     conn.execute(statement)
                 conn.executemany(
                     "INSERT INTO meta (name, value) VALUES (?, ?)",
@@ -224,7 +257,40 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    _migrate(conn)
     _check_schema(conn, path)
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The schema version of a gridfold store; None for anything else (_check_schema says)."""
+    if "meta" not in _tables(conn):
+        return None
+    try:
+        meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+    except sqlite3.Error:  # another program's "meta" table
+        return None
+    version = str(meta.get("schema_version"))
+    return int(version) if meta.get("format") == _FORMAT and version.isdigit() else None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a gridfold store of an older known version to :data:`SCHEMA_VERSION`."""
+    version = _version(conn)
+    if version is None or version not in _MIGRATIONS:
+        return  # current, newer, or not ours: _check_schema says which
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(conn)  # another process may have migrated it meanwhile
+        while version is not None and version in _MIGRATIONS:
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+            version += 1
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(version),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -255,6 +321,18 @@ def _write(conn: sqlite3.Connection, encoded: Sequence[tuple[object, ...]]) -> N
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_INSERT, encoded)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _execute(conn: sqlite3.Connection, query: str, values: Sequence[object]) -> None:
+    """One statement in its own write transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(query, values)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -1,0 +1,625 @@
+"""How long each unit of work will take, and the order that ends a study soonest.
+
+A study's wall time on N workers is set by its tail: in scikit-learn's order
+(candidate by candidate, split by split) the slowest candidates of a grid
+often come last (an SVC's largest ``C``, a forest's most trees), and their
+folds then run in a last round that leaves workers idle. Dispatching the
+longest units first (LPT, Graham 1969) bounds the makespan within 4/3 of the
+optimum; it needs each unit's cost before it runs. This module gives it:
+
+- a **prior** per unit (:func:`prior_seconds`): training rows, features and
+  the parameters that scale a fit (``n_estimators``, ``max_iter``, ``C``,
+  ``n_neighbors``, kernel, depth), per estimator family, in seconds of a
+  reference core; an estimator it does not know costs :data:`UNKNOWN_FIT`
+  per fit. The prior only has to rank units of one model roughly right;
+- **measurements** (:class:`CostModel`): once a unit of a *group* (a unit
+  without its split: one candidate, or one shared group of candidates) has
+  run, its seconds predict the group's other splits (the splits differ by a
+  row or so); the ratio of measured to prior seconds of a model's measured
+  groups scales the prior of its other groups (and, until a model has any,
+  the ratio over every model scales its prior: the machine's speed);
+- the **order** (:class:`LPTQueue`): first one unit ("probe") of each group,
+  longest predicted first, so that measurements of every group arrive early,
+  then the rest longest predicted first, re-sorted as measurements arrive.
+  Probing first bounds the harm of a wrong prior: a group the prior thought
+  cheap is measured in the first round, long before the tail, instead of
+  being found out when its last folds start. A unit already first in the
+  queue (the early refit, :mod:`gridfold.sharing.early_refit`) and units put
+  back after a lost worker keep their place in front.
+
+Order never changes a result: every unit yields results for its own tasks,
+and ``cv_results_`` are assembled by task identity
+(:func:`gridfold.tasks.results_by_model`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gridfold._sklearn import num_samples
+from gridfold.tasks import RefitTask, SharedTask, Study, Task, TaskResult, Unit
+
+__all__ = [
+    "CostModel",
+    "LPTQueue",
+    "Plan",
+    "group_key",
+    "lpt_order",
+    "makespan",
+    "plan_study",
+    "prior_seconds",
+    "UNKNOWN_FIT",
+]
+
+#: Prior seconds of one fit of an estimator the model does not know. Only its
+#: ratio to other models' priors matters before the first measurement arrives
+#: (a study of one unknown model is ordered by measurements alone).
+UNKNOWN_FIT = 0.01
+
+# Per-row, per-feature seconds of one reference core (this project's 2-core
+# machine), fitted by hand to single fits timed there (see the report of the
+# cost-order branch): rough by design, since measurements replace them.
+_SVM = 2e-9  # libsvm: ~ n_train^2 x sqrt(d) at C=1
+_TREE = 1.5e-7  # one CART tree: ~ n log2 n x d
+_LINEAR = 2e-8  # an iterative linear solver: ~ n x d per 100 iterations
+_GRAM = 2e-10  # Ridge & co.: ~ n x d^2
+_KNN = 4e-10  # brute-force neighbours: ~ n_test x n_train x d
+_HGB = 4e-9  # one boosting iteration of a histogram GBDT: ~ n x d
+_PER_FIT = 0.002  # what every fit costs on top: clone, validation, scoring calls
+
+
+def prior_seconds(
+    estimator: Any, params: Mapping[str, Any], n_train: int, n_test: int, n_features: int
+) -> float:
+    """Prior seconds of one fit and scoring of ``estimator`` with ``params``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The (unfitted) estimator; its class and ``get_params(deep=False)``
+        are read, never changed.
+    params : mapping
+        The candidate's parameters, which override the estimator's own.
+    n_train, n_test : int
+        Training and test rows of the split.
+    n_features : int
+        Columns of ``X``.
+
+    Returns
+    -------
+    float
+        Seconds of a reference core; :data:`UNKNOWN_FIT` per fit for an
+        estimator this function does not know. Rough by design: it has to
+        rank one model's candidates, and measured times replace it.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        total = 0.0
+        for name, step in estimator.steps:
+            if step is None or step == "passthrough":
+                continue
+            prefix = name + "__"
+            sub = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+            step = params.get(name, step)
+            total += prior_seconds(step, sub, n_train, n_test, n_features)
+        return total
+    try:
+        merged = {**estimator.get_params(deep=False), **params}
+    except Exception:  # noqa: BLE001 - a third-party estimator may not follow the API
+        return UNKNOWN_FIT
+    formula = _formula(type(estimator).__name__)
+    if formula is None:
+        return UNKNOWN_FIT
+    n, t, d = max(n_train, 1), max(n_test, 1), max(n_features, 1)
+    return _PER_FIT + formula(merged, n, t, d)
+
+
+def _number(params: Mapping[str, Any], name: str, default: float) -> float:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default  # "auto", None, a distribution: the estimator's default scale
+    return float(value)
+
+
+def _svm(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    # libsvm's iterations grow with C on noisy data (more bounded support vectors to
+    # settle): flat below C~1, then roughly sqrt(C). Scoring is n_sv x n_test x d.
+    c = _number(p, "C", 1.0)
+    kernel_factor = 0.5 if p.get("kernel") == "linear" else 1.0
+    fit = _SVM * n * n * math.sqrt(d) * kernel_factor * (1.0 + math.sqrt(max(c, 0.0) / 10.0))
+    return fit + _SVM * 0.5 * n * t * math.sqrt(d)
+
+
+def _forest(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    trees = _number(p, "n_estimators", 100.0)
+    features = math.sqrt(d) if p.get("max_features", "sqrt") in ("sqrt", "auto") else d
+    return trees * _tree_cost(p, n, features) * 0.6  # bootstrap: ~63% distinct rows
+
+
+def _tree(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    return _tree_cost(p, n, d)
+
+
+def _tree_cost(p: Mapping[str, Any], n: float, d: float) -> float:
+    depth = p.get("max_depth")
+    full = math.log2(n + 1)
+    levels = min(float(depth), full) if isinstance(depth, int | float) else full
+    splitter = 0.3 if p.get("splitter") == "random" else 1.0
+    return _TREE * n * levels * d * splitter
+
+
+def _boosting(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    stages = _number(p, "n_estimators", 100.0)
+    return stages * _tree_cost({"max_depth": p.get("max_depth", 3)}, n, d)
+
+
+def _hgb(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    return _number(p, "max_iter", 100.0) * (_HGB * n * d + 2e-4)
+
+
+def _linear_iterative(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    iterations = min(_number(p, "max_iter", 100.0), 1000.0)
+    c = _number(p, "C", 1.0)
+    return _LINEAR * n * d * iterations / 100.0 * (1.0 + math.log10(max(c, 1.0)))
+
+
+def _gram(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    return _GRAM * n * d * min(n, d) + _GRAM * n * d
+
+
+def _knn(p: Mapping[str, Any], n: float, t: float, d: float) -> float:
+    k = _number(p, "n_neighbors", 5.0)
+    return _KNN * t * n * d * (1.0 + math.log2(max(k, 1.0)) / 10.0) + 1e-8 * n * d
+
+
+_FORMULAS: dict[str, Callable[[Mapping[str, Any], float, float, float], float]] = {
+    "SVC": _svm,
+    "NuSVC": _svm,
+    "SVR": _svm,
+    "NuSVR": _svm,
+    "OneClassSVM": _svm,
+    "RandomForestClassifier": _forest,
+    "RandomForestRegressor": _forest,
+    "ExtraTreesClassifier": _forest,
+    "ExtraTreesRegressor": _forest,
+    "DecisionTreeClassifier": _tree,
+    "DecisionTreeRegressor": _tree,
+    "ExtraTreeClassifier": _tree,
+    "ExtraTreeRegressor": _tree,
+    "GradientBoostingClassifier": _boosting,
+    "GradientBoostingRegressor": _boosting,
+    "HistGradientBoostingClassifier": _hgb,
+    "HistGradientBoostingRegressor": _hgb,
+    "LogisticRegression": _linear_iterative,
+    "LinearSVC": _linear_iterative,
+    "LinearSVR": _linear_iterative,
+    "SGDClassifier": _linear_iterative,
+    "SGDRegressor": _linear_iterative,
+    "Lasso": _linear_iterative,
+    "ElasticNet": _linear_iterative,
+    "Ridge": _gram,
+    "RidgeClassifier": _gram,
+    "LinearRegression": _gram,
+    "PCA": _gram,
+    "StandardScaler": lambda p, n, t, d: 1e-8 * (n + t) * d,
+    "KNeighborsClassifier": _knn,
+    "KNeighborsRegressor": _knn,
+}
+
+
+def _formula(name: str) -> Callable[[Mapping[str, Any], float, float, float], float] | None:
+    return _FORMULAS.get(name)
+
+
+def group_key(unit: Unit) -> Hashable:
+    """The unit without its split: units of one group differ only in their rows.
+
+    One candidate for a :class:`~gridfold.tasks.Task`; the candidates and what
+    they share for a :class:`~gridfold.tasks.SharedTask`; a refit is a group
+    of its own.
+    """
+    if isinstance(unit, Task):
+        return (unit.model, unit.candidate)
+    if isinstance(unit, SharedTask):
+        return (unit.model, unit.candidates, unit.kind)
+    return ("refit", unit.model, unit.candidates, unit.kind)
+
+
+class CostModel:
+    """Predicted seconds per unit of a study: a prior, refined by measured units.
+
+    Parameters
+    ----------
+    study : Study
+        The study whose units are costed.
+    scale : float, default=1.0
+        Seconds per prior second before any unit has been measured (a
+        calibration of the prior to this machine, see :func:`plan_study`).
+
+    Notes
+    -----
+    Predictions, most specific first: the mean measured seconds of the
+    unit's group; else its prior times the model's measured/prior ratio
+    (ratio of sums over the model's measured groups); else its prior times
+    the ratio over every measured group; else its prior times ``scale``.
+    A shared unit's prior is its costliest candidate's (one fit at the
+    path's largest value) plus a tenth of the others' (their scoring); a
+    pipeline unit's is the sum of its candidates' halves (prefixes shared).
+    """
+
+    def __init__(self, study: Study, scale: float = 1.0) -> None:
+        self.study = study
+        self.scale = scale
+        n_features = _n_features(study.data.X)
+        self._rows = [(len(tr), len(te), n_features) for tr, te in study.data.splits]
+        self._all_rows = (num_samples(study.data.X), 0, n_features)  # the refit's
+        self._candidate_prior: dict[tuple[int, int, int], float] = {}
+        self._prior: dict[tuple[Hashable, int], float] = {}
+        self._measured: dict[Hashable, tuple[float, int]] = {}  # group -> (seconds, units)
+        self._model_sums: dict[int, list[float]] = {}  # model -> [measured s, prior s]
+        self._sums = [0.0, 0.0]
+
+    def prior(self, unit: Unit) -> float:
+        """The unit's prior seconds (reference core, before any scaling)."""
+        split = -1 if isinstance(unit, RefitTask) else unit.split
+        key = (group_key(unit), split)
+        cached = self._prior.get(key)
+        if cached is None:
+            cached = self._prior[key] = self._unit_prior(unit, split)
+        return cached
+
+    def _unit_prior(self, unit: Unit, split: int) -> float:
+        if isinstance(unit, Task):
+            return self._candidate(unit.model, unit.candidate, split)
+        costs = sorted(
+            (self._candidate(unit.model, c, split) for c in unit.candidates), reverse=True
+        )
+        if isinstance(unit, SharedTask) and unit.kind == "pipeline":
+            return sum(costs) / 2.0
+        return costs[0] + sum(costs[1:]) / 10.0
+
+    def _candidate(self, model: int, candidate: int, split: int) -> float:
+        key = (model, candidate, split)
+        cost = self._candidate_prior.get(key)
+        if cost is None:
+            m = self.study.models[model]
+            n_train, n_test, d = self._rows[split] if split >= 0 else self._all_rows
+            cost = prior_seconds(m.estimator, m.candidates[candidate], n_train, n_test, d)
+            self._candidate_prior[key] = cost
+        return cost
+
+    def predict(self, unit: Unit) -> float:
+        """Predicted seconds of ``unit`` (see the class notes for where they come from)."""
+        measured = self._measured.get(group_key(unit))
+        if measured is not None:
+            return measured[0] / measured[1]
+        return self.prior(unit) * self.ratio(unit.model)
+
+    def ratio(self, model: int) -> float:
+        """Seconds per prior second of ``model``: its own, else every model's, else ``scale``."""
+        sums = self._model_sums.get(model)
+        if sums is not None and sums[1] > 0:
+            return sums[0] / sums[1]
+        if self._sums[1] > 0:
+            return self._sums[0] / self._sums[1]
+        return self.scale
+
+    def measured(self, unit: Unit) -> bool:
+        """Whether a unit of ``unit``'s group has been measured."""
+        return group_key(unit) in self._measured
+
+    def observe(self, unit: Unit, seconds: float) -> None:
+        """Record that ``unit`` took ``seconds`` (fit and scoring, in its worker)."""
+        if not seconds >= 0 or isinstance(unit, RefitTask):
+            return  # NaN (a lost timing) teaches nothing; a refit is a group of one
+        group = group_key(unit)
+        total, count = self._measured.get(group, (0.0, 0))
+        self._measured[group] = (total + seconds, count + 1)
+        prior = self.prior(unit)
+        sums = self._model_sums.setdefault(unit.model, [0.0, 0.0])
+        sums[0] += seconds
+        sums[1] += prior
+        self._sums[0] += seconds
+        self._sums[1] += prior
+
+
+def _n_features(X: Any) -> int:
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 1:
+        return int(shape[1])
+    try:
+        return len(X[0])
+    except Exception:  # noqa: BLE001 - text, a list of dicts...: one "feature"
+        return 1
+
+
+class LPTQueue:
+    """The units still to run, in the order that dispatches them: see the module docstring.
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        What to run. A leading :class:`~gridfold.tasks.RefitTask` keeps its place.
+    cost : CostModel
+        Predicts each unit's seconds; :meth:`observe` feeds it.
+    clock : callable, default=time.perf_counter
+        For the re-sort throttle (tests pass a fake one).
+    reorder : bool, default=True
+        False keeps ``units``' order (the driver's choice for one worker, where
+        order cannot shorten the run, and where scikit-learn's sequential
+        order is what a seedless estimator's draws from NumPy's global
+        generator depend on).
+
+    Notes
+    -----
+    Re-sorting costs one prediction per queued unit. It runs only after a
+    measurement changed some prediction, and at most once per
+    :attr:`RESORT_SPACING` times the last re-sort's duration, so it takes at
+    most about 1/RESORT_SPACING of the driver's time, even on a study of tens
+    of thousands of tiny fits (``python benchmarks/driver_rate.py``).
+    """
+
+    #: A re-sort waits at least this many times its own last duration after the previous.
+    RESORT_SPACING = 20.0
+
+    def __init__(
+        self,
+        units: Sequence[Unit],
+        cost: CostModel,
+        clock: Callable[[], float] = time.perf_counter,
+        reorder: bool = True,
+    ) -> None:
+        self.cost = cost
+        self._clock = clock
+        self.front: deque[Unit] = deque()
+        rest = list(units)
+        while rest and isinstance(rest[0], RefitTask):
+            self.front.append(rest.pop(0))
+        self._reorder = reorder
+        if not reorder:
+            self._index: dict[Unit, int] = {}
+            self._probes: list[Unit] = []
+            self._rest = rest[::-1]  # popped from the end: in the given order
+            self._dirty = False
+            self._next_sort = math.inf
+            return
+        self._index = {unit: i for i, unit in enumerate(rest)}  # study order breaks ties
+        probes: dict[Hashable, Unit] = {}
+        for unit in rest:
+            probes.setdefault(group_key(unit), unit)
+        probe_set = set(probes.values())
+        self._probes = [u for u in rest if u in probe_set]
+        self._rest = [u for u in rest if u not in probe_set]
+        self._dirty = True
+        self._next_sort = -math.inf
+        self._sort()
+
+    def __len__(self) -> int:
+        return len(self.front) + len(self._probes) + len(self._rest)
+
+    def __bool__(self) -> bool:
+        return bool(self.front or self._probes or self._rest)
+
+    def peek(self) -> Unit:
+        """The next unit, without taking it."""
+        self._maybe_sort()
+        if self.front:
+            return self.front[0]
+        return self._probes[-1] if self._probes else self._rest[-1]
+
+    def popleft(self) -> Unit:
+        """Take the next unit."""
+        self._maybe_sort()
+        if self.front:
+            return self.front.popleft()
+        return self._probes.pop() if self._probes else self._rest.pop()
+
+    def push_front(self, units: Iterable[Unit]) -> None:
+        """Put ``units`` back in front, in their order (a lost worker's, a retry)."""
+        self.front.extendleft(reversed(list(units)))
+
+    def observe(self, unit: Unit, seconds: float) -> None:
+        """Record a measured unit; predictions change, so the queue will re-sort."""
+        first = not self.cost.measured(unit)
+        self.cost.observe(unit, seconds)
+        # A second measurement of a group moves its mean a little and the model's
+        # ratio hardly: only a new group's first measurement is worth a re-sort.
+        self._dirty = self._dirty or (first and self._reorder)
+
+    def _maybe_sort(self) -> None:
+        if self._dirty and self._clock() >= self._next_sort:
+            self._sort()
+
+    def _sort(self) -> None:
+        start = self._clock()
+        predict, index = self.cost.predict, self._index
+        # Ascending, popped from the end: longest first, study order among equals.
+        for queue in (self._probes, self._rest):
+            queue.sort(key=lambda u: (predict(u), -index.get(u, 0)))
+        self._dirty = False
+        end = self._clock()
+        self._next_sort = end + self.RESORT_SPACING * (end - start)
+
+
+def lpt_order(units: Sequence[Unit], cost: CostModel) -> list[Unit]:
+    """The order in which :class:`LPTQueue` would dispatch ``units`` if no measurement came."""
+    queue = LPTQueue(units, cost)
+    return [queue.popleft() for _ in range(len(queue))]
+
+
+def makespan(costs: Sequence[float], n_workers: int) -> float:
+    """When the last of ``costs`` ends, each started in order on the first free worker.
+
+    Parameters
+    ----------
+    costs : sequence of float
+        Seconds of each unit, in dispatch order.
+    n_workers : int
+        Units that run at once.
+
+    Returns
+    -------
+    float
+    """
+    free_at = [0.0] * max(1, n_workers)
+    for cost in costs:
+        heapq.heapreplace(free_at, free_at[0] + cost)
+    return max(free_at)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`plan_study` predicts for a study on ``n_workers`` workers.
+
+    Attributes
+    ----------
+    n_fits : int
+        Candidate fits (tasks) the study needs.
+    n_units : int
+        Units of work they form (shared fits grouped).
+    n_workers : int
+        Workers the prediction is for.
+    total_seconds : float
+        Predicted work: the sum of every unit's predicted seconds.
+    wall_seconds : float
+        Predicted wall time: the units list-scheduled in dispatch order
+        (:func:`lpt_order`) on ``n_workers`` workers.
+    longest_seconds : float
+        The longest unit's predicted seconds.
+    probes : int
+        Units fitted to calibrate the prior (0: the prior alone).
+    probe_seconds : float
+        What fitting them took.
+    """
+
+    n_fits: int
+    n_units: int
+    n_workers: int
+    total_seconds: float
+    wall_seconds: float
+    longest_seconds: float
+    probes: int = 0
+    probe_seconds: float = 0.0
+
+    @property
+    def lower_bound(self) -> float:
+        """No order beats ``max(longest unit, total work / workers)``."""
+        return max(self.longest_seconds, self.total_seconds / max(1, self.n_workers))
+
+
+#: Seconds a worker spends per unit besides its fit and scoring (dispatch, pickling the
+#: result, the driver's bookkeeping), and how much slower a fit runs beside another on
+#: this 2-core machine than alone. Both from ``python benchmarks/tiny_profile.py`` /
+#: ``parallel_limit.py`` runs on this machine (per-fit CPU in workers ~1.1x the
+#: sequential's); they matter for tiny fits and are close to nothing otherwise.
+UNIT_OVERHEAD = 0.0003
+PARALLEL_SLOWDOWN = 1.1
+#: Seconds a new process pool takes to start its workers (each imports scikit-learn):
+#: 2.9-4.2 s for 2 workers on this machine under other load, ~2 s idle. A CLI run pays
+#: it; a search in a Python session that already ran one reuses its pool.
+POOL_STARTUP = 2.5
+
+
+def plan_study(
+    study: Study,
+    n_workers: int,
+    *,
+    share: bool = True,
+    probe_budget: float = 0.0,
+    refit_model: int | None = None,
+) -> Plan:
+    """Predict a study's work and its wall time on ``n_workers`` workers.
+
+    Parameters
+    ----------
+    study : Study
+        The study to plan.
+    n_workers : int
+        Workers it would run on.
+    share : bool, default=True
+        Group shared work as a run would (:func:`gridfold.sharing.planner.plan_units`).
+    probe_budget : float, default=0.0
+        Seconds to spend fitting units here, one thread, to calibrate the prior to
+        this machine and these data: per model, its median-prior unit, then its
+        costliest one if the median's measurement predicts that it fits in what
+        is left of the budget. 0: the prior alone (seconds of the reference core).
+    refit_model : int, default=None
+        A model a search refits afterwards: planned as a run plans it, the
+        refit one more unit first when that ends sooner
+        (:mod:`gridfold.sharing.early_refit`); else not counted.
+
+    Returns
+    -------
+    Plan
+    """
+    from gridfold.sharing.planner import plan_units
+
+    units: list[Unit] = plan_units(study, n_workers, share)
+    if share and refit_model is not None:
+        from gridfold.sharing.early_refit import plan_refit
+
+        refit = plan_refit(study, refit_model, units, n_workers)
+        units = units if refit is None else [refit, *units]
+    cost = CostModel(study)
+    probes, spent = _probe(study, units, cost, probe_budget) if probe_budget > 0 else (0, 0.0)
+    slowdown = PARALLEL_SLOWDOWN if n_workers > 1 else 1.0
+    order = lpt_order(units, cost)
+    seconds = [cost.predict(u) * slowdown + UNIT_OVERHEAD for u in order]
+    return Plan(
+        n_fits=sum(
+            1 if isinstance(u, Task) else len(u.candidates)
+            for u in units
+            if not isinstance(u, RefitTask)
+        ),
+        n_units=len(units),
+        n_workers=n_workers,
+        total_seconds=sum(seconds),
+        wall_seconds=makespan(seconds, n_workers),
+        longest_seconds=max(seconds, default=0.0),
+        probes=probes,
+        probe_seconds=spent,
+    )
+
+
+def _probe(
+    study: Study, units: Sequence[Unit], cost: CostModel, budget: float
+) -> tuple[int, float]:
+    """Fit a few units in this process (one thread), feeding ``cost``: see :func:`plan_study`."""
+    from threadpoolctl import threadpool_limits
+
+    from gridfold.sharing.evaluate import evaluate_unit
+
+    start = time.perf_counter()
+    n = 0
+    by_model: dict[int, list[Unit]] = {}
+    for unit in units:
+        if not isinstance(unit, RefitTask):
+            by_model.setdefault(unit.model, []).append(unit)
+    with threadpool_limits(1):  # as in a worker: workers x threads <= cores
+        # The first fit in a process pays one-off costs (imports, caches: tens of ms), which
+        # would inflate a tiny unit's measurement and so every prediction scaled from it.
+        cheapest = min((u for us in by_model.values() for u in us), key=cost.prior, default=None)
+        if cheapest is not None and cost.predict(cheapest) < budget / 10:
+            evaluate_unit(study, cheapest)
+        for model_units in by_model.values():
+            ranked = sorted(model_units, key=cost.prior)
+            for pick, unit in enumerate((ranked[len(ranked) // 2], ranked[-1])):
+                if pick == 1 and (
+                    unit == ranked[len(ranked) // 2]
+                    or cost.predict(unit) > budget - (time.perf_counter() - start)
+                ):
+                    break
+                results = evaluate_unit(study, unit)
+                n += 1
+                times = [r.fit_time + r.score_time for r in results if isinstance(r, TaskResult)]
+                cost.observe(unit, sum(times))
+            if time.perf_counter() - start > budget:
+                break
+    return n, time.perf_counter() - start
