@@ -271,6 +271,16 @@ def run_config(
     -------
     StudyOutcome
     """
+    common: dict[str, Any] = dict(
+        n_jobs=n_jobs,
+        progress=progress,
+        share=share,
+        console=console,
+        on_start=on_start,
+        store=store,
+        fit_timeout=fit_timeout,
+        retries=retries,
+    )
     cluster = cluster or cfg.cluster
     if cluster is not None and scheduler is None:
         from gridfold.executors.jobqueue import start_cluster
@@ -283,38 +293,16 @@ def run_config(
             scheduler="the cluster's",
         ).checked()
         with start_cluster(cluster) as client:
-            return _run_config(
-                cfg,
-                n_jobs,
-                backend or "dask",
-                progress,
-                share,
-                console,
-                on_start,
-                store,
-                fit_timeout,
-                retries,
-                client,
-            )
-    return _run_config(
-        cfg,
-        n_jobs,
-        backend,
-        progress,
-        share,
-        console,
-        on_start,
-        store,
-        fit_timeout,
-        retries,
-        scheduler or cfg.run.scheduler,
-    )
+            return _run_config(cfg, backend or "dask", client, **common)
+    return _run_config(cfg, backend, scheduler or cfg.run.scheduler, **common)
 
 
 def _run_config(
     cfg: StudyConfig,
-    n_jobs: int | None,
     backend: str | None,
+    scheduler: Any,
+    *,
+    n_jobs: int | None,
     progress: bool,
     share: bool,
     console: Console | None,
@@ -322,7 +310,6 @@ def _run_config(
     store: ResultStore | None,
     fit_timeout: float | None,
     retries: int,
-    scheduler: Any,
 ) -> StudyOutcome:
     execution = Execution(
         n_jobs=n_jobs if n_jobs is not None else cfg.run.n_jobs,

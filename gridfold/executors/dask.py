@@ -53,7 +53,7 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 from joblib import cpu_count
@@ -210,7 +210,7 @@ class DaskExecutor(Executor):
     def submit(self, handle: StudyHandle, units: Sequence[Unit]) -> Future[list[Result]]:
         future: Future[list[Result]] = Future()
         future.set_running_or_notify_cancel()
-        self._launch(handle, tuple(units), future, 0)
+        self._launch(handle, tuple(units), future)
         return future
 
     def abort(self) -> None:
@@ -239,15 +239,15 @@ class DaskExecutor(Executor):
         handle: StudyHandle,
         units: tuple[Unit, ...],
         target: Future[list[Result]],
-        reruns: int,
+        reruns: int = 0,
         serial: int | None = None,
     ) -> None:
-        serial = next(self._serials) if serial is None else serial
+        batch = _Batch(handle, units, next(self._serials) if serial is None else serial, target)
         task = self._client.submit(
             _run_batch,
             handle,
             units,
-            serial,
+            batch.serial,
             self._host_threads,
             pure=False,
             key=f"gridfold-batch-{uuid.uuid4().hex}",
@@ -259,32 +259,25 @@ class DaskExecutor(Executor):
             with self._lock:
                 self._running.discard(done)
             with contextlib.suppress(RuntimeError):  # shut down: nobody waits for it
-                self._settlers.submit(self._settle, done, handle, units, serial, target, reruns)
+                self._settlers.submit(self._settle, done, batch, reruns)
 
         task.add_done_callback(settle)
 
-    def _settle(
-        self,
-        task: Any,
-        handle: StudyHandle,
-        units: tuple[Unit, ...],
-        serial: int,
-        target: Future[list[Result]],
-        reruns: int,
-    ) -> None:
-        """The batch's outcome onto ``target``, in one of this executor's threads.
+    def _settle(self, task: Any, batch: _Batch, reruns: int) -> None:
+        """The batch's outcome onto its future, in one of this executor's threads.
 
         Not in Dask's one callback thread: fetching a result may wait (a
         finished result lost with its worker is computed again, and may then
         fail with ``KilledWorker``), and naming a dead worker's unit waits for
         its nanny's word.
         """
+        target = batch.target
         if target.done():
             return
         try:
             payload = task.result()
         except KilledWorker as error:
-            self._killed(error, handle, units, serial, target, reruns)
+            self._killed(error, batch, reruns)
         except CancelledError:
             target.set_exception(ExecutorError("the batch was cancelled (the run was stopped)"))
         except BaseException as error:  # noqa: BLE001 - a fit's error_score="raise" exception
@@ -295,34 +288,25 @@ class DaskExecutor(Executor):
             except Exception as error:  # noqa: BLE001 - handed to the caller
                 target.set_exception(error)
 
-    def _killed(
-        self,
-        exc: KilledWorker,
-        handle: StudyHandle,
-        units: tuple[Unit, ...],
-        serial: int,
-        target: Future[list[Result]],
-        reruns: int,
-    ) -> None:
+    def _killed(self, exc: KilledWorker, batch: _Batch, reruns: int) -> None:
         """A batch whose workers died: name the unit that was running, or run it again."""
+        handle, units, serial, target = batch
         try:
             worker = exc.last_worker
             host, pid = str(worker.host), int(worker.pid)
             note = _read_note(handle, host, pid)
-            running = note is not None and note[0] == serial and note[1] < len(units)
-            if note is not None and not running and reruns < _INNOCENT_RERUNS:
+            if note is not None and note[0] == serial and note[1] < len(units):
+                index = note[1]  # the unit it was running
+            elif note is not None and reruns < _INNOCENT_RERUNS:
                 # Only queued there, or finished before its result was reported: run it
                 # again under the same serial, which starts after its recorded units.
                 self._launch(handle, units, target, reruns + 1, serial)
                 return
-            if running:
-                assert note is not None
-                index = note[1]
-            elif len(units) == 1:
-                index = 0
-            else:  # no note (a filesystem the driver cannot read back): find it one by one
-                self._one_by_one(handle, units, target)
+            elif len(units) > 1:  # no note (a filesystem the driver cannot read back)
+                self._one_by_one(handle, units, target)  # find the unit one by one
                 return
+            else:
+                index = 0
             # Units recorded before it are done; the others (not recorded, or after it) rerun.
             records = _read_records(_kept_path(handle, serial))[:index]
             done = [r for record in records for r in pickle.loads(record)]
@@ -341,7 +325,7 @@ class DaskExecutor(Executor):
             part: Future[list[Result]] = Future()
             part.set_running_or_notify_cancel()
             parts.append(part)
-            self._launch(handle, (unit,), part, 0)
+            self._launch(handle, (unit,), part)
         remaining = [len(parts)]
         lock = threading.Lock()
 
@@ -364,6 +348,15 @@ class DaskExecutor(Executor):
             if time.monotonic() > deadline:
                 return f"died (worker {address}; its log may say why)"
             time.sleep(0.1)
+
+
+class _Batch(NamedTuple):
+    """One submitted batch: what it runs, under which serial, and whose future it settles."""
+
+    handle: StudyHandle
+    units: tuple[Unit, ...]
+    serial: int
+    target: Future[list[Result]]
 
 
 def _combine(parts: list[Future[list[Result]]], target: Future[list[Result]]) -> None:

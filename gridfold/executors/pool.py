@@ -492,11 +492,8 @@ class _Progress:
     @classmethod
     def create(cls) -> _Progress:
         fd, path = tempfile.mkstemp(prefix="gridfold-worker-", suffix=".progress")
-        try:
-            os.ftruncate(fd, struct.calcsize(cls._FORMAT))
-            return cls(path, mmap.mmap(fd, struct.calcsize(cls._FORMAT)))
-        finally:
-            os.close(fd)
+        os.close(fd)
+        return cls.at(path)
 
     @classmethod
     def at(cls, path: str) -> _Progress:
