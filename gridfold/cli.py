@@ -20,12 +20,18 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from gridfold.exceptions import ExecutorError, GridfoldError
 from gridfold.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from gridfold.cost import Plan
+    from gridfold.runner import PreparedStudy
+    from gridfold.store.base import ResultStore
+    from gridfold.tasks import Study, Task
 
 __all__ = ["main", "build_parser"]
 
@@ -416,17 +422,64 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     cfg = load_config(args.study)
     workers = args.workers or resolve_n_jobs(cfg.run.n_jobs if cfg.run.n_jobs is not None else 1)
     prepared = prepare(cfg)
-    plan = plan_study(prepared.study, workers, share=not args.no_share, probe_budget=args.probe)
+    study = prepared.study
+    store = None if args.no_store else SQLiteStore(_store_path(args))
+    try:
+        # What a rerun would still fit: a resumed study's plan is of the rest.
+        todo = None if store is None else _still_to_run(store, study)
+        plan = plan_study(
+            study, workers, share=not args.no_share, probe_budget=args.probe, tasks=todo
+        )
+        # `gridfold run` starts a process pool, unless nothing is left to run.
+        startup = POOL_STARTUP if workers > 1 and plan.n_fits else 0.0
+        _say_plan(cfg.file, prepared, plan, workers, startup)
+        if store is not None:
+            store.record_run(
+                RunRecord(
+                    str(cfg.file),
+                    "plan",
+                    workers,
+                    plan.n_fits,
+                    plan.wall_seconds + startup,
+                    plan.total_seconds,
+                    time.time(),
+                )
+            )
+    finally:
+        if store is not None:
+            store.close()
+    return EXIT_OK
+
+
+def _still_to_run(store: ResultStore, study: Study) -> list[Task]:
+    """The study's fits ``store`` holds no kept result for (as a rerun decides)."""
+    from gridfold.engine import reusable_results
+    from gridfold.store.keys import task_keys
+
+    tasks = list(study.tasks())
+    kept = reusable_results(store, task_keys(study), tasks)
+    return [t for t in tasks if t not in kept]
+
+
+def _say_plan(file: str, prepared: PreparedStudy, plan: Plan, workers: int, startup: float) -> None:
     out = _stdout_console()
 
     def say(text: str) -> None:
-        out.print(text, markup=False, highlight=False)
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
 
     study = prepared.study
+    n_stored = study.n_tasks - plan.n_fits
+    stored = f"; {n_stored} stored, {plan.n_fits} left to run" if n_stored else ""
     say(
-        f"{cfg.file}: {study.n_tasks} fits ({prepared.n_candidates} candidates x "
-        f"{study.n_splits} splits) in {plan.n_units} units of work"
+        f"{file}: {study.n_tasks} fits ({prepared.n_candidates} candidates x "
+        f"{study.n_splits} splits) in {plan.n_units} units of work{stored}"
     )
+    if not plan.n_fits:
+        say(
+            "nothing left to run: the store holds every fit "
+            "(gridfold results prints its leaderboard)"
+        )
+        return
     if plan.probes:
         say(
             f"calibrated by fitting {plan.probes} unit{'s' * (plan.probes != 1)} here "
@@ -435,7 +488,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     else:
         say("not calibrated (--probe 0): the prior alone, in seconds of a reference core")
     say(f"predicted total work: {_seconds(plan.total_seconds)} s")
-    startup = POOL_STARTUP if workers > 1 else 0.0  # `gridfold run` starts a process pool
     started = f"; {_seconds(startup)} s of it starting the worker processes" if startup else ""
     say(
         f"predicted wall time on {workers} worker{'s' * (workers != 1)}: "
@@ -446,20 +498,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"(longest unit {_seconds(plan.longest_seconds)} s; "
         f"total work / {workers} = {_seconds(plan.total_seconds / workers)} s)"
     )
-    if not args.no_store:
-        with SQLiteStore(_store_path(args)) as store:
-            store.record_run(
-                RunRecord(
-                    str(cfg.file),
-                    "plan",
-                    workers,
-                    study.n_tasks,
-                    plan.wall_seconds + startup,
-                    plan.total_seconds,
-                    time.time(),
-                )
-            )
-    return EXIT_OK
 
 
 def _check_execution_options(args: argparse.Namespace) -> None:
@@ -500,7 +538,7 @@ def _check_execution_options(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from gridfold.config import load_config
     from gridfold.executors import Executor
-    from gridfold.runner import PreparedStudy, run_config
+    from gridfold.runner import run_config
 
     _check_execution_options(args)
     if args.quiet:

@@ -16,8 +16,8 @@ optimum; it needs each unit's cost before it runs. This module gives it:
   without its split: one candidate, or one shared group of candidates) has
   run, its seconds predict the group's other splits (the splits differ by a
   row or so); the ratio of measured to prior seconds of a model's measured
-  groups scales the prior of its other groups (and, until a model has any,
-  the ratio over every model scales its prior: the machine's speed);
+  groups calibrate the prior of its other groups (and, until a model has any,
+  every model's measurements calibrate it: the machine's speed);
 - the **order** (:class:`LPTQueue`): first one unit ("probe") of each group,
   longest predicted first, so that measurements of every group arrive early,
   then the rest longest predicted first, re-sorted as measurements arrive.
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -246,9 +247,14 @@ class CostModel:
     Notes
     -----
     Predictions, most specific first: the mean measured seconds of the
-    unit's group; else its prior times the model's measured/prior ratio
-    (ratio of sums over the model's measured groups); else its prior times
-    the ratio over every measured group; else its prior times ``scale``.
+    unit's group; else its prior mapped through the model's calibration, a
+    power law ``seconds = a * prior**b`` fitted by least squares in log-log
+    space to the model's measured units (:class:`_Calibration`); else the
+    same fitted to every model's measured units; else its prior times
+    ``scale``. The exponent corrects a prior whose shape is off (an SVC's
+    cost grows with ``C`` more or less steeply depending on the data's
+    noise): with two probes, the median and the costliest candidate, the
+    line through them predicts the candidates between.
     A shared unit's prior is its costliest candidate's (one fit at the
     path's largest value) plus a tenth of the others' (their scoring); a
     pipeline unit's is the sum of its candidates' halves (prefixes shared).
@@ -263,8 +269,8 @@ class CostModel:
         self._candidate_prior: dict[tuple[int, int, int], float] = {}
         self._prior: dict[tuple[Hashable, int], float] = {}
         self._measured: dict[Hashable, tuple[float, int]] = {}  # group -> (seconds, units)
-        self._model_sums: dict[int, list[float]] = {}  # model -> [measured s, prior s]
-        self._sums = [0.0, 0.0]
+        self._by_model: dict[int, _Calibration] = {}
+        self._overall = _Calibration()
 
     def prior(self, unit: Unit) -> float:
         """The unit's prior seconds (reference core, before any scaling)."""
@@ -300,16 +306,14 @@ class CostModel:
         measured = self._measured.get(group_key(unit))
         if measured is not None:
             return measured[0] / measured[1]
-        return self.prior(unit) * self.ratio(unit.model)
+        return self.calibrated(unit.model, self.prior(unit))
 
-    def ratio(self, model: int) -> float:
-        """Seconds per prior second of ``model``: its own, else every model's, else ``scale``."""
-        sums = self._model_sums.get(model)
-        if sums is not None and sums[1] > 0:
-            return sums[0] / sums[1]
-        if self._sums[1] > 0:
-            return self._sums[0] / self._sums[1]
-        return self.scale
+    def calibrated(self, model: int, prior: float) -> float:
+        """Seconds that ``prior`` (prior seconds of a unit of ``model``) maps to."""
+        for calibration in (self._by_model.get(model), self._overall):
+            if calibration is not None and calibration.n:
+                return calibration(prior)
+        return prior * self.scale
 
     def measured(self, unit: Unit) -> bool:
         """Whether a unit of ``unit``'s group has been measured."""
@@ -323,11 +327,46 @@ class CostModel:
         total, count = self._measured.get(group, (0.0, 0))
         self._measured[group] = (total + seconds, count + 1)
         prior = self.prior(unit)
-        sums = self._model_sums.setdefault(unit.model, [0.0, 0.0])
-        sums[0] += seconds
-        sums[1] += prior
-        self._sums[0] += seconds
-        self._sums[1] += prior
+        self._by_model.setdefault(unit.model, _Calibration()).add(prior, seconds)
+        self._overall.add(prior, seconds)
+
+
+class _Calibration:
+    """``seconds = a * prior**b``, fitted to (prior, seconds) pairs in log-log space.
+
+    One pair gives ``b = 1`` (a ratio). More pairs fit the exponent by least
+    squares, shrunk towards 1 by :attr:`SHRINK` (points a factor ``e`` apart
+    in prior weigh as much as the shrinkage): close priors' noise should not
+    tilt the line. The exponent is clipped to :attr:`EXPONENTS`, which bounds
+    extrapolation beyond the measured range. Sums only: O(1) per point and per
+    prediction, as the queue re-sorts with it.
+    """
+
+    SHRINK = 1.0
+    EXPONENTS = (0.25, 4.0)
+    #: Seconds below this are timer noise; flooring them keeps the logarithm finite.
+    FLOOR = 1e-6
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._sx = self._sy = self._sxx = self._sxy = 0.0
+
+    def add(self, prior: float, seconds: float) -> None:
+        x, y = math.log(max(prior, self.FLOOR)), math.log(max(seconds, self.FLOOR))
+        self.n += 1
+        self._sx += x
+        self._sy += y
+        self._sxx += x * x
+        self._sxy += x * y
+
+    def __call__(self, prior: float) -> float:
+        mx, my = self._sx / self.n, self._sy / self.n
+        sxx = max(self._sxx - self.n * mx * mx, 0.0)  # n x variance
+        sxy = self._sxy - self.n * mx * my  # n x covariance
+        b = min(
+            max((sxy + self.SHRINK) / (sxx + self.SHRINK), self.EXPONENTS[0]), self.EXPONENTS[1]
+        )
+        return math.exp(my + b * (math.log(max(prior, self.FLOOR)) - mx))
 
 
 def _n_features(X: Any) -> int:
@@ -490,13 +529,16 @@ class Plan:
         Predicted work: the sum of every unit's predicted seconds.
     wall_seconds : float
         Predicted wall time: the units list-scheduled in dispatch order
-        (:func:`lpt_order`) on ``n_workers`` workers.
+        (:func:`lpt_order`) on ``n_workers`` workers, plus ``overhead_seconds``.
     longest_seconds : float
         The longest unit's predicted seconds.
     probes : int
         Units fitted to calibrate the prior (0: the prior alone).
     probe_seconds : float
         What fitting them took.
+    overhead_seconds : float
+        The part of ``wall_seconds`` spent around the units (:data:`STUDY_FIXED`,
+        :data:`STUDY_PER_MB`).
     """
 
     n_fits: int
@@ -507,6 +549,7 @@ class Plan:
     longest_seconds: float
     probes: int = 0
     probe_seconds: float = 0.0
+    overhead_seconds: float = 0.0
 
     @property
     def lower_bound(self) -> float:
@@ -515,12 +558,20 @@ class Plan:
 
 
 #: Seconds a worker spends per unit besides its fit and scoring (dispatch, pickling the
-#: result, the driver's bookkeeping), and how much slower a fit runs beside another on
-#: this 2-core machine than alone. Both from ``python benchmarks/tiny_profile.py`` /
-#: ``parallel_limit.py`` runs on this machine (per-fit CPU in workers ~1.1x the
-#: sequential's); they matter for tiny fits and are close to nothing otherwise.
+#: result, the driver's bookkeeping): ``python benchmarks/tiny_profile.py``.
 UNIT_OVERHEAD = 0.0003
-PARALLEL_SLOWDOWN = 1.1
+#: How much slower a fit runs beside another on this 2-core machine than alone (the
+#: probe fits alone). It depends on the fit: 1.02 for ``wine`` trees
+#: (``python benchmarks/parallel_limit.py``), ~1.17 for an RBF SVC on (2000, 40) and
+#: ~1.5 for memory-bound Gram matrices and neighbour queries (``cv_results_`` fit times
+#: of ``n_jobs=1`` against ``n_jobs=-1``). 1.2 is the value that keeps the plan of
+#: every grid of ``python benchmarks/run.py`` closest to its measured time.
+PARALLEL_SLOWDOWN = 1.2
+#: What a study costs on a warm pool besides its units: dispatch and collection
+#: (fixed), and writing the data where workers map it and their first touch of its
+#: pages (per MB of X). ``python benchmarks/study_overhead.py`` fits both on this machine.
+STUDY_FIXED = 0.015
+STUDY_PER_MB = 0.0015
 #: Seconds a new process pool takes to start its workers (each imports scikit-learn):
 #: 2.9-4.2 s for 2 workers on this machine under other load, ~2 s idle. A CLI run pays
 #: it; a search in a Python session that already ran one reuses its pool.
@@ -534,6 +585,7 @@ def plan_study(
     share: bool = True,
     probe_budget: float = 0.0,
     refit_model: int | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> Plan:
     """Predict a study's work and its wall time on ``n_workers`` workers.
 
@@ -554,6 +606,9 @@ def plan_study(
         A model a search refits afterwards: planned as a run plans it, the
         refit one more unit first when that ends sooner
         (:mod:`gridfold.sharing.early_refit`); else not counted.
+    tasks : sequence of Task, default=None
+        The fits still to run (a resumed study's: those its store lacks);
+        default: all of the study's.
 
     Returns
     -------
@@ -561,7 +616,7 @@ def plan_study(
     """
     from gridfold.sharing.planner import plan_units
 
-    units: list[Unit] = plan_units(study, n_workers, share)
+    units: list[Unit] = plan_units(study, n_workers, share, tasks=tasks)
     if share and refit_model is not None:
         from gridfold.sharing.early_refit import plan_refit
 
@@ -572,6 +627,9 @@ def plan_study(
     slowdown = PARALLEL_SLOWDOWN if n_workers > 1 else 1.0
     order = lpt_order(units, cost)
     seconds = [cost.predict(u) * slowdown + UNIT_OVERHEAD for u in order]
+    # Workers map the data from a file the driver writes (one process works in place).
+    around = STUDY_FIXED + (STUDY_PER_MB * _megabytes(study) if n_workers > 1 else 0.0)
+    around = around if units else 0.0
     return Plan(
         n_fits=sum(
             1 if isinstance(u, Task) else len(u.candidates)
@@ -581,11 +639,18 @@ def plan_study(
         n_units=len(units),
         n_workers=n_workers,
         total_seconds=sum(seconds),
-        wall_seconds=makespan(seconds, n_workers),
+        wall_seconds=makespan(seconds, n_workers) + around,
         longest_seconds=max(seconds, default=0.0),
         probes=probes,
         probe_seconds=spent,
+        overhead_seconds=around,
     )
+
+
+def _megabytes(study: Study) -> float:
+    """Megabytes of the study's X and y (what a pool's workers map)."""
+    arrays = (study.data.X, study.data.y)
+    return sum(float(getattr(a, "nbytes", 0)) for a in arrays) / 1e6
 
 
 def _probe(
@@ -593,8 +658,6 @@ def _probe(
 ) -> tuple[int, float]:
     """Fit a few units in this process (one thread), feeding ``cost``: see :func:`plan_study`."""
     from threadpoolctl import threadpool_limits
-
-    from gridfold.sharing.evaluate import evaluate_unit
 
     start = time.perf_counter()
     n = 0
@@ -607,19 +670,53 @@ def _probe(
         # would inflate a tiny unit's measurement and so every prediction scaled from it.
         cheapest = min((u for us in by_model.values() for u in us), key=cost.prior, default=None)
         if cheapest is not None and cost.predict(cheapest) < budget / 10:
-            evaluate_unit(study, cheapest)
+            _unit_seconds(study, cheapest)
         for model_units in by_model.values():
-            ranked = sorted(model_units, key=cost.prior)
-            for pick, unit in enumerate((ranked[len(ranked) // 2], ranked[-1])):
-                if pick == 1 and (
-                    unit == ranked[len(ranked) // 2]
-                    or cost.predict(unit) > budget - (time.perf_counter() - start)
-                ):
+            for pick, unit in enumerate(_probe_picks(sorted(model_units, key=cost.prior))):
+                left = budget - (time.perf_counter() - start)
+                if pick > 0 and cost.predict(unit) * _repeats(cost.predict(unit)) > left:
                     break
-                results = evaluate_unit(study, unit)
+                cost.observe(unit, _timed(study, unit))
                 n += 1
-                times = [r.fit_time + r.score_time for r in results if isinstance(r, TaskResult)]
-                cost.observe(unit, sum(times))
             if time.perf_counter() - start > budget:
                 break
     return n, time.perf_counter() - start
+
+
+#: Picks per model beyond its median and costliest units, spread over its prior's range
+#: (a fitted exponent needs the range; tiny units are cheap to probe).
+PROBE_SPREAD = 8
+#: A unit measured below this is timed again, :data:`PROBE_REPEATS` times, and the
+#: median of the repeats is kept: the first runs of a tiny fit pay warm-up (caches,
+#: first calls), up to twice its steady cost here (``wine`` trees: 3 ms, then 1.7 ms).
+TINY_UNIT = 0.02
+PROBE_REPEATS = 5
+
+
+def _probe_picks(ranked: Sequence[Unit]) -> list[Unit]:
+    """The median unit, the costliest, then units spread evenly over the ranking."""
+    last = len(ranked) - 1
+    spread = [round(i * last / max(1, PROBE_SPREAD - 1)) for i in range(PROBE_SPREAD)]
+    picks: dict[Unit, None] = {}
+    for index in (len(ranked) // 2, last, *spread):
+        picks.setdefault(ranked[index], None)
+    return list(picks)
+
+
+def _repeats(seconds: float) -> int:
+    return 1 + PROBE_REPEATS if seconds < TINY_UNIT else 1
+
+
+def _timed(study: Study, unit: Unit) -> float:
+    """The unit's fit and scoring seconds; a tiny unit's median over repeats after the first."""
+    first = _unit_seconds(study, unit)
+    if first >= TINY_UNIT:
+        return first
+    return statistics.median(_unit_seconds(study, unit) for _ in range(PROBE_REPEATS))
+
+
+def _unit_seconds(study: Study, unit: Unit) -> float:
+    from gridfold.sharing.evaluate import evaluate_unit
+
+    results = evaluate_unit(study, unit)
+    return sum(r.fit_time + r.score_time for r in results if isinstance(r, TaskResult))

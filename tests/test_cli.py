@@ -461,6 +461,24 @@ def test_status_shows_the_plan_next_to_the_run(tmp_path: Path) -> None:
     assert "run / plan: " in status.stdout
 
 
+def test_plan_of_a_resumed_study_counts_only_the_fits_left(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(PLAN_STUDY)
+    run = _gridfold(tmp_path, "run", "s.toml", "-j", "1", "-q")
+    assert run.returncode == 0, run.stderr
+    done = _gridfold(tmp_path, "plan", "s.toml", "--workers", "2", "--probe", "0")
+    assert done.returncode == 0, done.stderr
+    assert "18 stored, 0 left to run" in done.stdout
+    assert "nothing left to run" in done.stdout
+    # Drop the forest's fits (6 of 18): the plan is of those alone.
+    with sqlite3.connect(tmp_path / "s.gridfold.db") as db:
+        assert db.execute("DELETE FROM results WHERE model = 'forest'").rowcount == 6
+    done = _gridfold(tmp_path, "plan", "s.toml", "--workers", "2", "--probe", "0")
+    assert done.returncode == 0, done.stderr
+    assert "12 stored, 6 left to run" in done.stdout
+    # The forest's two candidates share one fit per split: 3 units.
+    assert "in 3 units of work" in done.stdout
+
+
 def test_plan_rejects_a_bad_worker_count(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(PLAN_STUDY)
     done = _gridfold(tmp_path, "plan", "s.toml", "--workers", "0")
