@@ -564,9 +564,10 @@ UNIT_OVERHEAD = 0.0003
 #: probe fits alone). It depends on the fit: 1.02 for ``wine`` trees
 #: (``python benchmarks/parallel_limit.py``), ~1.17 for an RBF SVC on (2000, 40) and
 #: ~1.5 for memory-bound Gram matrices and neighbour queries (``cv_results_`` fit times
-#: of ``n_jobs=1`` against ``n_jobs=-1``). 1.2 is the value that keeps the plan of
-#: every grid of ``python benchmarks/run.py`` closest to its measured time.
-PARALLEL_SLOWDOWN = 1.2
+#: of ``n_jobs=1`` against ``n_jobs=-1``). 1.1 centres the plan/measured ratios of
+#: ``python benchmarks/run.py``'s grids over runs here, whose probes alone vary by
+#: +-20% from run to run (the same probe fits took 4.4, 5.4 and 5.0 s of work).
+PARALLEL_SLOWDOWN = 1.1
 #: What a study costs on a warm pool besides its units: dispatch and collection
 #: (fixed), and writing the data where workers map it and their first touch of its
 #: pages (per MB of X). ``python benchmarks/study_overhead.py`` fits both on this machine.
