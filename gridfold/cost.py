@@ -600,9 +600,10 @@ def plan_study(
         Group shared work as a run would (:func:`gridfold.sharing.planner.plan_units`).
     probe_budget : float, default=0.0
         Seconds to spend fitting units here, one thread, to calibrate the prior to
-        this machine and these data: per model, its median-prior unit, then its
-        costliest one if the median's measurement predicts that it fits in what
-        is left of the budget. 0: the prior alone (seconds of the reference core).
+        this machine and these data (:func:`_probe`): after a warm-up, per model its
+        median-prior unit, then its costliest and others while the measurements
+        predict that they fit in what is left of the budget (and of the predicted
+        work). 0: the prior alone (seconds of the reference core).
     refit_model : int, default=None
         A model a search refits afterwards: planned as a run plans it, the
         refit one more unit first when that ends sooner
@@ -657,36 +658,62 @@ def _megabytes(study: Study) -> float:
 def _probe(
     study: Study, units: Sequence[Unit], cost: CostModel, budget: float
 ) -> tuple[int, float]:
-    """Fit a few units in this process (one thread), feeding ``cost``: see :func:`plan_study`."""
+    """Fit units in this process (one thread), feeding ``cost``: see :func:`plan_study`.
+
+    First, per model, its median unit, its costliest and :data:`PROBE_SPREAD` more
+    spread over its prior's range (the exponent's calibration). Then more units, one
+    model at a time in turn and spread evenly over each ranking, while the budget and
+    :data:`PROBE_SHARE` of the predicted work allow: single fits here vary by +-20%
+    from moment to moment, and more of them average that out.
+    """
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
-    n = 0
     by_model: dict[int, list[Unit]] = {}
     for unit in units:
         if not isinstance(unit, RefitTask):
             by_model.setdefault(unit.model, []).append(unit)
+    picks = {m: deque(_probe_picks(sorted(us, key=cost.prior))) for m, us in by_model.items()}
+    n = 0
+
+    def probe(model: int, limit: float, first: bool) -> bool:
+        nonlocal n
+        unit = picks[model][0]
+        left = limit - (time.perf_counter() - start)
+        if not first and cost.predict(unit) * _repeats(cost.predict(unit)) > left:
+            return False
+        picks[model].popleft()
+        cost.observe(unit, _timed(study, unit))
+        n += 1
+        return True
+
     with threadpool_limits(1):  # as in a worker: workers x threads <= cores
-        # The first fit in a process pays one-off costs (imports, caches: tens of ms), which
-        # would inflate a tiny unit's measurement and so every prediction scaled from it.
+        # Fits right after idle run up to 2x slower here for a second or more (the same
+        # SVC fit: 0.29 s, then 0.13 s), and a process's first fits pay one-off costs
+        # (imports, caches): fit the cheapest unit until both have passed, unmeasured.
         cheapest = min((u for us in by_model.values() for u in us), key=cost.prior, default=None)
-        if cheapest is not None and cost.predict(cheapest) < budget / 10:
+        warm_until = time.perf_counter() + min(PROBE_WARMUP, budget / 5)
+        while cheapest is not None and time.perf_counter() < warm_until:
             _unit_seconds(study, cheapest)
-        for model_units in by_model.values():
-            for pick, unit in enumerate(_probe_picks(sorted(model_units, key=cost.prior))):
-                left = budget - (time.perf_counter() - start)
-                if pick > 0 and cost.predict(unit) * _repeats(cost.predict(unit)) > left:
+        for model in picks:
+            for pick in range(min(len(picks[model]), 2 + PROBE_SPREAD)):
+                if not probe(model, budget, first=pick == 0):
                     break
-                cost.observe(unit, _timed(study, unit))
-                n += 1
-            if time.perf_counter() - start > budget:
-                break
+        work = sum(cost.predict(u) for u in units)
+        limit = min(budget, PROBE_SHARE * work)
+        active = [m for m in picks if picks[m]]
+        while active and time.perf_counter() - start < limit:
+            active = [m for m in active if picks[m] and probe(m, limit, first=False)]
     return n, time.perf_counter() - start
 
 
+#: Seconds of unmeasured fitting before the probe measures (at most a fifth of its budget).
+PROBE_WARMUP = 1.5
 #: Picks per model beyond its median and costliest units, spread over its prior's range
 #: (a fitted exponent needs the range; tiny units are cheap to probe).
 PROBE_SPREAD = 8
+#: After those, probing goes on while it has cost at most this share of the predicted work:
+PROBE_SHARE = 1.0  # a plan may probe as long as the run would take, not longer
 #: A unit measured below this is timed again, :data:`PROBE_REPEATS` times, and the
 #: median of the repeats is kept: the first runs of a tiny fit pay warm-up (caches,
 #: first calls), up to twice its steady cost here (``wine`` trees: 3 ms, then 1.7 ms).
@@ -695,11 +722,16 @@ PROBE_REPEATS = 5
 
 
 def _probe_picks(ranked: Sequence[Unit]) -> list[Unit]:
-    """The median unit, the costliest, then units spread evenly over the ranking."""
+    """The median unit, the costliest, units spread evenly over the ranking, then the rest.
+
+    The rest come in golden-ratio order: any prefix of it is spread over the ranking.
+    """
     last = len(ranked) - 1
     spread = [round(i * last / max(1, PROBE_SPREAD - 1)) for i in range(PROBE_SPREAD)]
+    n = len(ranked)
+    golden = [int((k * 0.6180339887498949) % 1.0 * n) for k in range(n)]
     picks: dict[Unit, None] = {}
-    for index in (len(ranked) // 2, last, *spread):
+    for index in (n // 2, last, *spread, *golden, *range(n)):
         picks.setdefault(ranked[index], None)
     return list(picks)
 
