@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
@@ -36,11 +35,12 @@ from gridfold.engine import run_study  # noqa: E402
 from gridfold.executors import get_executor  # noqa: E402
 from gridfold.store import SQLiteStore  # noqa: E402
 from gridfold.tasks import Model, Study, StudyData  # noqa: E402
+from gridfold.testing.executors import Majority  # noqa: E402
 
 X, y = load_iris(return_X_y=True)
 
 
-class Slow(ClassifierMixin, BaseEstimator):
+class Slow(Majority):
     """Predicts the majority class after ``seconds`` of sleep: a fit that takes a while."""
 
     def __init__(self, seconds: float = 0.0, tag: int = 0) -> None:
@@ -49,13 +49,7 @@ class Slow(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> Slow:
         time.sleep(self.seconds)
-        values, counts = np.unique(y, return_counts=True)
-        self.classes_ = values
-        self.majority_ = values[np.argmax(counts)]
-        return self
-
-    def predict(self, X: Any) -> Any:
-        return np.full(len(X), self.majority_)
+        return super().fit(X, y)
 
 
 GRID = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.1]}

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
@@ -27,6 +26,7 @@ from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from gridfold import GridSearchCV
 from gridfold.exceptions import ExecutorError
 from gridfold.store import MemoryStore, SQLiteStore
+from gridfold.testing.executors import Majority
 
 PROCESS_BACKENDS = ["processes", "dask"]  # every process-based executor
 FIT_TIMEOUT = 3.0
@@ -41,7 +41,7 @@ class _Unpicklable(float):
         raise TypeError("this score refuses to be pickled")
 
 
-class Faulty(ClassifierMixin, BaseEstimator):
+class Faulty(Majority):
     """Predicts the majority class; ``fault`` decides how its fit misbehaves.
 
     Every attempt to fit appends a line to ``log`` (when given), so tests can
@@ -58,13 +58,7 @@ class Faulty(ClassifierMixin, BaseEstimator):
         first = self._record(len(y))
         if self.fault not in ("none", "ok") and (first or not self.once):
             _FAULTS[self.fault]()
-        values, counts = np.unique(y, return_counts=True)
-        self.classes_ = values
-        self.majority_ = values[np.argmax(counts)]
-        return self
-
-    def predict(self, X: Any) -> Any:
-        return np.full(len(X), self.majority_)
+        return super().fit(X, y)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         value = float(np.mean(self.predict(X) == y))

@@ -30,7 +30,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import joblib
 import numpy as np
@@ -51,6 +51,7 @@ __all__ = [
     "check_executor",
     "Boom",
     "BoomError",
+    "Majority",
     "make_study",
     "probe_study",
     "comparable",
@@ -66,17 +67,10 @@ class BoomError(RuntimeError):
     """A distinctive exception type, to check that the type survives a worker."""
 
 
-class Boom(ClassifierMixin, BaseEstimator):
-    """Predicts the majority class; ``fail=True`` raises :class:`BoomError`, ``"exit"`` kills."""
+class Majority(ClassifierMixin, BaseEstimator):
+    """Predicts the training set's majority class: the base of the misbehaving test fits."""
 
-    def __init__(self, fail: bool | str = False) -> None:
-        self.fail = fail
-
-    def fit(self, X: Any, y: Any) -> Boom:
-        if self.fail == "exit":
-            os._exit(7)  # a worker process dies in the middle of a fit
-        if self.fail:
-            raise BoomError("boom: fail=True")
+    def fit(self, X: Any, y: Any) -> Self:
         values, counts = np.unique(y, return_counts=True)
         self.classes_ = values
         self.majority_ = values[np.argmax(counts)]
@@ -84,6 +78,20 @@ class Boom(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> Any:
         return np.full(len(X), self.majority_)
+
+
+class Boom(Majority):
+    """Predicts the majority class; ``fail=True`` raises :class:`BoomError`, ``"exit"`` kills."""
+
+    def __init__(self, fail: bool | str = False) -> None:
+        self.fail = fail
+
+    def fit(self, X: Any, y: Any) -> Self:
+        if self.fail == "exit":
+            os._exit(7)  # a worker process dies in the middle of a fit
+        if self.fail:
+            raise BoomError("boom: fail=True")
+        return super().fit(X, y)
 
 
 def nesting_probe(est: Any, X: Any, y: Any) -> dict[str, float]:
