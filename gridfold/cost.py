@@ -630,8 +630,9 @@ def plan_study(
     order = lpt_order(units, cost)
     seconds = [cost.predict(u) * slowdown + UNIT_OVERHEAD for u in order]
     # Workers map the data from a file the driver writes (one process works in place).
-    around = STUDY_FIXED + (STUDY_PER_MB * _megabytes(study) if n_workers > 1 else 0.0)
-    around = around if units else 0.0
+    around = 0.0
+    if units:
+        around = STUDY_FIXED + (STUDY_PER_MB * _megabytes(study) if n_workers > 1 else 0.0)
     return Plan(
         n_fits=sum(
             1 if isinstance(u, Task) else len(u.candidates)
@@ -680,7 +681,8 @@ def _probe(
         nonlocal n
         unit = picks[model][0]
         left = limit - (time.perf_counter() - start)
-        if not first and cost.predict(unit) * _repeats(cost.predict(unit)) > left:
+        predicted = cost.predict(unit)
+        if not first and predicted * _repeats(predicted) > left:
             return False
         picks[model].popleft()
         cost.observe(unit, _timed(study, unit))
