@@ -102,6 +102,9 @@ class Case:
     unshared: bool = False  # also time gridfold with share=False
     sequential_context: bool = False  # also time both with n_jobs=1 (sk1, gf1)
     extra_sides: tuple[str, ...] = ()  # more gridfold sides, e.g. ("gf_threads",)
+    # At least this many repeats: a ratio whose floor lies within this machine's drift of
+    # its limit needs a steadier median than three runs give.
+    min_repeats: int = 0
 
     @property
     def cv(self) -> KFold | StratifiedKFold:
@@ -223,6 +226,7 @@ def make_cases(quick: bool) -> list[Case]:
             grid={"C": list(np.logspace(-2, 4, 7))},
             data=_classification(n_svc_c, 5, n_informative=3, flip_y=0.1, random_state=0),
             target=1.1,
+            min_repeats=5,
             note=f"SVC, C logspace(-2, 4, 7), ({n_svc_c}, 5) noisy: the slowest candidate last "
             "in study order (longest first)",
         ),
@@ -387,6 +391,14 @@ def plan_case(case: Case, X: np.ndarray, y: np.ndarray) -> Plan:
     return plan_study(study, cpu_count(), probe_budget=PLAN_PROBE_SECONDS, refit_model=0)
 
 
+def _plan_line(plan: Plan) -> str:
+    return (
+        f"  plan: {plan.n_units} units, predicted {plan.wall_seconds:.2f}s on {cpu_count()} "
+        f"workers ({plan.total_seconds:.2f}s of work; {plan.probes} probe fits, "
+        f"{plan.probe_seconds:.1f}s)"
+    )
+
+
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
@@ -407,14 +419,6 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
     try:
         X, y = case.data()
         row["shape"] = list(X.shape)
-        plan = plan_case(case, X, y)
-        row["plan_s"], row["plan_work_s"] = plan.wall_seconds, plan.total_seconds
-        row["plan_probe_s"] = plan.probe_seconds
-        log(
-            f"  plan: {plan.n_units} units, predicted {plan.wall_seconds:.2f}s on {cpu_count()} "
-            f"workers ({plan.total_seconds:.2f}s of work; {plan.probes} probe fits, "
-            f"{plan.probe_seconds:.1f}s)"
-        )
         # Warm-ups: absorb pool start-up and first-import costs on each side.
         warm: dict[str, float] = {}
         reference = None
@@ -430,7 +434,14 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         row["warmup"] = warm
         pools_after_warmup = pools()
 
-        for r in range(repeats):
+        plans: list[Plan] = []
+        for r in range(max(repeats, case.min_repeats)):
+            # The plan is made once per repeat, between the sides, so that its probe fits
+            # and the runs it predicts sample the same minutes: this machine's speed drifts
+            # by +-20% over a minute (python benchmarks/plan_noise.py), which no prediction
+            # made earlier can know.
+            plans.append(plan_case(case, X, y))
+            log(_plan_line(plans[-1]))
             # sk gf | gf sk | sk gf ...: interleaved, and neither side always goes first.
             order = sides if r % 2 == 0 else sides[::-1]
             fitted_by_side = {}
@@ -459,6 +470,10 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 + f"  ratio {times['sk'][-1] / times['gf'][-1]:.2f}"
             )
 
+        row["plan_s"] = statistics.median(p.wall_seconds for p in plans)
+        row["plan_work_s"] = statistics.median(p.total_seconds for p in plans)
+        row["plan_probe_s"] = statistics.median(p.probe_seconds for p in plans)
+        row["plans_s"] = [p.wall_seconds for p in plans]
         after = pools()
         row["pool_restarted_during_repeats"] = [
             side
@@ -661,14 +676,21 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print(
         f"\nratio = sklearn median / gridfold median over {args.repeats} interleaved repeats "
-        f"(> 1: gridfold faster), refit included; both n_jobs=-1 on {cpu_count()} cores;\n"
+        f"(> 1: gridfold faster), refit included; both n_jobs=-1 on {cpu_count()} cores\n"
+        "  (more repeats where a case asks for them: "
+        + (
+            ", ".join(f"{c.name} {c.min_repeats}" for c in cases if c.min_repeats > args.repeats)
+            or "none"
+        )
+        + ");\n"
         "w/o refit = the same with each fit's refit_time_ subtracted (the refit is one fit of "
         "the same candidate on both sides);\n"
         "of minima = fastest sklearn run / fastest gridfold run (less sensitive to other load);\n"
         f"order limit = sklearn's measured fits (mean fit + score time per candidate) in its "
         f"order / longest first, on {cpu_count()} workers: what ordering alone can give;\n"
         f"plan s = gridfold plan's predicted wall time on {cpu_count()} workers (prior calibrated "
-        f"by <= {PLAN_PROBE_SECONDS:.0f} s of probe fits), gf search s = gridfold's median time "
+        f"by <= {PLAN_PROBE_SECONDS:.0f} s of probe fits; the median of one plan per repeat, "
+        "made between the sides), gf search s = gridfold's median time "
         "without the refit after the search, plan/gf their ratio (OFF: beyond 25%);\n"
         "sk/gf refit s = median refit_time_ of each side (gridfold grows forests on all workers;\n"
         "  * = the refit was one shared fit that a worker ran alongside the folds, in the\n"
