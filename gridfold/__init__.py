@@ -20,6 +20,9 @@ _PUBLIC = {
     "RandomizedSearchCV": "gridfold.search",
     "compare": "gridfold.comparison",
     "CompareResult": "gridfold.comparison",
+    "nested_cv": "gridfold.nested",
+    "NestedResult": "gridfold.nested",
+    "FiveByTwo": "gridfold.stats",
     "available_backends": "gridfold.executors",
     "GridfoldError": "gridfold.exceptions",
     "ParameterError": "gridfold.exceptions",
@@ -34,6 +37,9 @@ __all__ = [
     "RandomizedSearchCV",
     "compare",
     "CompareResult",
+    "nested_cv",
+    "NestedResult",
+    "FiveByTwo",
     "available_backends",
     "GridfoldError",
     "ParameterError",
@@ -55,7 +61,9 @@ if TYPE_CHECKING:
         ParameterTypeError,
     )
     from gridfold.executors import available_backends
+    from gridfold.nested import NestedResult, nested_cv
     from gridfold.search import GridSearchCV, RandomizedSearchCV
+    from gridfold.stats import FiveByTwo
 
 
 def __getattr__(name: str) -> Any:

@@ -65,6 +65,9 @@ __all__ = [
     "train_fit_params",
     "whole_data",
     "format_cv_results",
+    "search_scorers",
+    "select_best_index",
+    "validate_params",
     "warn_or_raise_about_fit_failures",
     "safe_split",
     "Tree",
@@ -328,6 +331,35 @@ def format_cv_results(
         estimator=None, param_grid={}, return_train_score=return_train_score
     )
     return formatter._format_results(list(candidates), n_splits, out, more_results)
+
+
+def search_scorers(search: Any) -> tuple[Any, Any]:
+    """A search's scorer(s) and refit metric, as its ``fit`` makes them.
+
+    ``BaseSearchCV._get_scorers``: one scorer (or the ``scoring`` callable)
+    and ``"score"``, or a ``_MultimetricScorer`` and the ``refit`` name (an
+    invalid ``refit`` for several metrics raises its ``ValueError``).
+    """
+    return search._get_scorers()
+
+
+def select_best_index(refit: Any, refit_metric: str, results: dict[str, Any]) -> int:
+    """The best candidate's index in ``cv_results_``-shaped ``results``, as a search picks it.
+
+    ``BaseSearchCV._select_best_index``: ``refit(results)`` for a callable,
+    else the first candidate of the lowest ``rank_test_<refit_metric>`` (ties
+    go to the lowest index; NaN means rank last).
+    """
+    return int(_SkGridSearchCV._select_best_index(refit, refit_metric, results))
+
+
+def validate_params(estimator: Any) -> None:
+    """Check ``estimator``'s parameters against its constraints, as its ``fit`` does first.
+
+    Raises scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a
+    ``TypeError``).
+    """
+    estimator._validate_params()
 
 
 def split_data(estimator: Any, study: Study, split: int) -> tuple[Any, Any, Any, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 
-from gridfold import _sklearn
+from gridfold import _sklearn, stats
 from gridfold.exceptions import ParameterError
 from gridfold.lifecycle import Execution, Session
 from gridfold.store.base import ResultStore
@@ -23,6 +23,9 @@ from gridfold.tasks import Model, Study, StudyData, TaskResult, group_failures, 
 from gridfold.validation import check_data
 
 __all__ = ["compare", "CompareResult"]
+
+Method = Literal["corrected", "bayesian", "5x2cv_t", "5x2cv_f"]
+_METHODS = ("corrected", "bayesian", "5x2cv_t", "5x2cv_f")
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,16 @@ class CompareResult:
         Scorer names; ``["score"]`` for a single unnamed scorer.
     n_splits : int
         Number of train/test splits (folds x repeats).
+    split_sizes : tuple of (int, int)
+        ``(n_train, n_test)`` rows of each split, in split order; the
+        corrected tests of :meth:`test` use their means. Empty for a result
+        built without them.
     """
 
     scores: pd.DataFrame
     metrics: list[str]
     n_splits: int
+    split_sizes: tuple[tuple[int, int], ...] = ()
 
     def summary(self, metric: str | None = None) -> pd.DataFrame:
         """Mean and std of each metric and of the times, per model.
@@ -60,6 +68,191 @@ class CompareResult:
         table = means.add_prefix("mean_").join(stds.add_prefix("std_"))
         order = [f"{s}_{c}" for c in cols for s in ("mean", "std")]
         return table[order].sort_values(f"mean_test_{metric}", ascending=False)
+
+    def test(
+        self,
+        a: str,
+        b: str,
+        *,
+        metric: str | None = None,
+        method: Method = "corrected",
+        rope: float = 0.01,
+    ) -> stats.TTestResult | stats.BayesianTTestResult | stats.FTestResult:
+        """Is model ``a`` better than model ``b``? A paired test over the splits.
+
+        Differences are ``a - b`` of the per-split test scores (higher is
+        better), split by split.
+
+        Parameters
+        ----------
+        a, b : str
+            Two model names, as in ``scores["model"]``.
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+        method : {"corrected", "bayesian", "5x2cv_t", "5x2cv_f"}, default="corrected"
+            :func:`gridfold.stats.corrected_ttest` (two-sided) or
+            :func:`gridfold.stats.bayesian_ttest`, with ``n_train`` and
+            ``n_test`` the mean sizes of the splits this result ran: right
+            for (repeated) k-fold. ``"5x2cv_t"`` and ``"5x2cv_f"``:
+            :func:`gridfold.stats.paired_ttest_5x2cv` and
+            :func:`gridfold.stats.combined_ftest_5x2cv`, for a result of
+            ``compare(..., cv=gridfold.FiveByTwo(...))``.
+        rope : float, default=0.01
+            Half-width of the region of practical equivalence (``"bayesian"``
+            only), in score units.
+
+        Returns
+        -------
+        TTestResult, BayesianTTestResult or FTestResult
+            As the chosen function returns it.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown model, metric or method, a model with failed fits
+            (NaN scores), a 5x2cv method on other splits than FiveByTwo's,
+            or fewer than 2 splits.
+        """
+        column = self._metric_column(metric)
+        _check_method(method)
+        for name in (a, b):
+            self._check_model(name)
+        if a == b:
+            raise ParameterError(
+                f"test() compares two different models; got a = b = {a!r}. "
+                "Fix: name another model as b."
+            )
+        scores_a, scores_b = self._scores_to_test(a, column), self._scores_to_test(b, column)
+        if method == "5x2cv_t":
+            self._check_five_by_two(method)
+            return stats.paired_ttest_5x2cv(scores_a, scores_b)
+        if method == "5x2cv_f":
+            self._check_five_by_two(method)
+            return stats.combined_ftest_5x2cv(scores_a, scores_b)
+        n_train, n_test = self._mean_split_sizes(method)
+        if method == "bayesian":
+            return stats.bayesian_ttest(
+                scores_a, scores_b, n_train=n_train, n_test=n_test, rope=rope
+            )
+        return stats.corrected_ttest(scores_a, scores_b, n_train=n_train, n_test=n_test)
+
+    def pairwise(
+        self, metric: str | None = None, method: Method = "corrected", *, rope: float = 0.01
+    ) -> pd.DataFrame:
+        """Every model against the best one (by mean score), with :meth:`test`.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+        method : {"corrected", "bayesian", "5x2cv_t", "5x2cv_f"}, default="corrected"
+            As in :meth:`test`.
+        rope : float, default=0.01
+            As in :meth:`test` (``"bayesian"`` only).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per model other than the best, in the order of
+            :meth:`summary` (best first), indexed by ``model``. Columns:
+            ``best`` (the best model's name), ``mean_difference`` (best -
+            model) and, for the frequentist methods, ``statistic``,
+            ``pvalue`` and ``pvalue_holm`` (Holm-adjusted over the rows,
+            :func:`gridfold.stats.holm`); for ``"bayesian"``,
+            ``p_best_better``, ``p_equivalent`` and ``p_model_better``
+            (no adjustment). A model with failed fits (NaN scores) gets NaN
+            and is left out of the Holm family.
+        """
+        column = self._metric_column(metric)
+        _check_method(method)
+        order = list(self.summary(metric).index)
+        best = order[0]
+        bayesian = method == "bayesian"
+        names = (
+            ["p_best_better", "p_equivalent", "p_model_better"]
+            if bayesian
+            else ["statistic", "pvalue"]
+        )
+        rows: list[dict[str, Any]] = []
+        for model in order[1:]:
+            row: dict[str, Any] = {"model": model, "best": best}
+            if (
+                np.isnan(self._split_scores(best, column)).any()
+                or np.isnan(self._split_scores(model, column)).any()
+            ):
+                row.update(dict.fromkeys(["mean_difference", *names], np.nan))
+            else:
+                result = asdict(self.test(best, model, metric=metric, method=method, rope=rope))
+                if bayesian:
+                    result["p_best_better"] = result.pop("p_a_better")
+                    result["p_model_better"] = result.pop("p_b_better")
+                row.update({k: result[k] for k in ["mean_difference", *names]})
+            rows.append(row)
+        table = pd.DataFrame(rows, columns=["model", "best", "mean_difference", *names])
+        if not bayesian:
+            table["pvalue_holm"] = stats.holm(table["pvalue"].to_numpy(dtype=float))
+        return table.set_index("model")
+
+    def _metric_column(self, metric: str | None) -> str:
+        metric = self.metrics[0] if metric is None else metric
+        if metric not in self.metrics:
+            raise ParameterError(
+                f"Unknown metric {metric!r}; this result has {self.metrics}. "
+                "Fix: pass one of those (the scorer names given to compare())."
+            )
+        return f"test_{metric}"
+
+    def _check_model(self, name: str) -> None:
+        known = list(self.scores["model"].unique())
+        if name not in known:
+            raise ParameterError(
+                f"Unknown model {name!r}; this result has {known}. "
+                "Fix: use a name as compare() reported it (see result.summary().index)."
+            )
+
+    def _split_scores(self, model: str, column: str) -> np.ndarray:
+        rows = self.scores[self.scores["model"] == model].sort_values("split")
+        return rows[column].to_numpy(dtype=float)
+
+    def _scores_to_test(self, model: str, column: str) -> np.ndarray:
+        scores = self._split_scores(model, column)
+        failed = np.flatnonzero(np.isnan(scores))
+        if failed.size:
+            raise ParameterError(
+                f"Model {model!r} has no {column} on splits {failed.tolist()} (its fits "
+                "failed, see the FitFailedWarning); a paired test needs a score on every "
+                "split. Fix: find why they failed (error_score='raise') and rerun."
+            )
+        return scores
+
+    def _check_five_by_two(self, method: str) -> None:
+        halves = all(abs(n_train - n_test) <= 1 for n_train, n_test in self.split_sizes)
+        if self.n_splits != 10 or not halves:
+            shape = "" if halves else ", not all of them halves of the data"
+            raise ParameterError(
+                f"method={method!r} needs the 10 half/half splits of gridfold.FiveByTwo "
+                f"(5 repetitions of 2-fold); this result has {self.n_splits} splits{shape}. "
+                "Fix: compare(..., cv=gridfold.FiveByTwo(random_state=0)), or use "
+                "method='corrected' for these splits."
+            )
+
+    def _mean_split_sizes(self, method: str) -> tuple[float, float]:
+        if not self.split_sizes:
+            raise ParameterError(
+                f"method={method!r} needs the train/test sizes of the splits, and this "
+                "CompareResult records none (split_sizes is empty). Fix: use the result of "
+                "compare(), or call gridfold.stats with n_train and n_test yourself."
+            )
+        sizes = np.asarray(self.split_sizes, dtype=float)
+        return float(sizes[:, 0].mean()), float(sizes[:, 1].mean())
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        raise ParameterError(
+            f"Unknown method {method!r}; expected one of {list(_METHODS)}. Fix: 'corrected' "
+            "for k-fold splits, '5x2cv_f' for FiveByTwo splits."
+        )
 
 
 def compare(
@@ -225,7 +418,8 @@ def _to_result(
                 row.update({f"{prefix}_{k}": v for k, v in named.items()})
             row.update(fit_time=r.fit_time, score_time=r.score_time, fit_error=r.fit_error)
             rows.append(row)
-    return CompareResult(pd.DataFrame(rows), metrics, study.n_splits)
+    sizes = tuple((len(train), len(test)) for train, test in study.data.splits)
+    return CompareResult(pd.DataFrame(rows), metrics, study.n_splits, sizes)
 
 
 def _warn_failures(name: str, results: list[TaskResult], error_score: float | str) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -44,7 +44,7 @@ from gridfold.executors.base import (
 )
 from gridfold.progress import progress_callback
 from gridfold.store.base import ResultStore, open_store
-from gridfold.tasks import RefitResult, Study, TaskResult
+from gridfold.tasks import RefitResult, Study, Task, TaskResult
 
 __all__ = ["Execution", "Session", "StudyRun"]
 
@@ -236,6 +236,7 @@ class Session:
         on_result: OnResult | None = None,
         share: bool | None = None,
         metric: str | None = None,
+        tasks: Sequence[Task] | None = None,
     ) -> StudyRun:
         """Run ``study`` on the session's executor, storing every result as it arrives.
 
@@ -253,6 +254,10 @@ class Session:
             Overrides the session's ``share`` for this study.
         metric : str, default=None
             With several scorers, the one the progress bar's "best" shows.
+        tasks : sequence of Task, default=None
+            Run only these tasks of ``study``, in this order (default: all of
+            them); nested cross-validation runs each outer fold's candidates
+            on that fold's inner splits only.
 
         Returns
         -------
@@ -261,12 +266,18 @@ class Session:
         early: list[RefitResult] = []
         share = self.execution.share if share is None else share
         start = time.perf_counter()
+        total = None if tasks is None else len(tasks)
         with progress_callback(
-            study, enabled=self.execution.progress, console=self.console, metric=metric
+            study,
+            enabled=self.execution.progress,
+            console=self.console,
+            metric=metric,
+            total=total,
         ) as bar:
             results = run_study(
                 study,
                 self.executor,
+                tasks=tasks,
                 on_result=_both(bar, on_result),
                 share=share,
                 store=self._store,

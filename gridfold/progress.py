@@ -70,10 +70,12 @@ def progress_callback(
     enabled: bool = True,
     console: Console | None = None,
     metric: str | None = None,
+    total: int | None = None,
 ) -> Iterator[Callable[[TaskResult], None] | None]:
     """Yield an ``on_result`` callback that drives a rich progress bar.
 
     Yields None when ``enabled`` is false, so callers pass it on unchanged.
+    ``total`` is the number of fits to expect (default: all of ``study``'s).
     """
     if not enabled:
         yield None
@@ -91,7 +93,9 @@ def progress_callback(
         TextColumn("{task.fields[best]}"),
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as bar:
-        bar_id = bar.add_task("fits", total=study.n_tasks, best="best: -")
+        bar_id = bar.add_task(
+            "fits", total=study.n_tasks if total is None else total, best="best: -"
+        )
 
         def on_result(result: TaskResult) -> None:
             best.add(result)

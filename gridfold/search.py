@@ -26,7 +26,7 @@ from gridfold.searchcv import (
     sklearn_error_with_fix,
 )
 
-__all__ = ["GridSearchCV", "RandomizedSearchCV"]
+__all__ = ["GridSearchCV", "RandomizedSearchCV", "grid_candidates", "sampled_candidates"]
 
 _GRID = (
     "a dict (or a list of dicts) from parameter names to non-empty lists or 1-d arrays of values",
@@ -38,6 +38,22 @@ _DISTRIBUTIONS = (
     "scipy.stats distributions",
     "e.g. param_distributions={'C': scipy.stats.loguniform(1e-3, 1e3), 'kernel': ['rbf']}",
 )
+
+
+def grid_candidates(param_grid: Any) -> list[dict[str, Any]]:
+    """Every candidate of ``param_grid``, in scikit-learn's order, its errors with a fix."""
+    with sklearn_error_with_fix(*_GRID):
+        return list(ParameterGrid(param_grid))
+
+
+def sampled_candidates(
+    param_distributions: Any, n_iter: int, random_state: Any
+) -> list[dict[str, Any]]:
+    """The ``n_iter`` candidates scikit-learn's ``RandomizedSearchCV`` draws (the same
+    sampler, arguments and order), its errors with a fix. A ``RandomState`` given as
+    ``random_state`` is advanced, as the search advances its own."""
+    with sklearn_error_with_fix(*_DISTRIBUTIONS):
+        return list(ParameterSampler(param_distributions, n_iter, random_state=random_state))
 
 
 _SEARCH_PARAMS_DOC = """
@@ -150,9 +166,7 @@ class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
     @evaluates_once
     def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:
         """Search all candidates in ``param_grid``, as scikit-learn's, its errors with a fix."""
-        with sklearn_error_with_fix(*_GRID):
-            candidates = list(ParameterGrid(self.param_grid))
-        search_all(self, evaluate_candidates, candidates, callback_ctx)
+        search_all(self, evaluate_candidates, grid_candidates(self.param_grid), callback_ctx)
 
 
 class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
@@ -217,10 +231,5 @@ class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
     def _run_search(self, evaluate_candidates: Callable[..., Any], *, callback_ctx: Any) -> None:
         """Search ``n_iter`` candidates, as scikit-learn's (the same sampler, arguments and
         order), its errors with a fix."""
-        with sklearn_error_with_fix(*_DISTRIBUTIONS):
-            candidates = list(
-                ParameterSampler(
-                    self.param_distributions, self.n_iter, random_state=self.random_state
-                )
-            )
+        candidates = sampled_candidates(self.param_distributions, self.n_iter, self.random_state)
         search_all(self, evaluate_candidates, candidates, callback_ctx)
