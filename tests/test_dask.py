@@ -319,3 +319,53 @@ def test_units_run_one_by_one_combine_into_the_batchs_outcome() -> None:
     target = Future()
     _combine([part(["ra"]), part(ValueError("raised"))], target)
     assert isinstance(target.exception(), ValueError)
+
+
+class Killer(Majority):
+    """SIGKILLs the worker process that fits it when ``kill`` is set."""
+
+    def __init__(self, kill: bool = False) -> None:
+        self.kill = kill
+
+    def fit(self, X: Any, y: Any) -> Killer:
+        if self.kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(X, y)
+
+
+def test_without_a_note_a_batchs_units_rerun_one_by_one_to_find_the_killer(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A note the driver cannot read yet (an NFS folder's late view): the batch's units run
+    alone, and the batch's outcome names the unit that killed its worker and keeps the others.
+    """
+    import gridfold.executors.dask as dask_executor
+    from gridfold.executors.pool import WorkerLost
+    from gridfold.tasks import Task, TaskResult
+
+    # Only the driver's reading of the note is taken away; the workers still write it.
+    monkeypatch.setattr(dask_executor, "_read_note", lambda handle, host, pid: None)
+    alone = dask_executor.DaskExecutor._one_by_one
+    calls: list[int] = []
+
+    def one_by_one(self: Any, handle: Any, units: Any, target: Any) -> None:
+        calls.append(len(units))
+        alone(self, handle, units, target)
+
+    monkeypatch.setattr(dask_executor.DaskExecutor, "_one_by_one", one_by_one)
+    splits = tuple(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    model = Model("k", Killer(), ({"kill": False}, {"kill": True}), check_scoring(Killer()))
+    study = Study(models=(model,), data=StudyData(X, y, splits))
+    batch = [Task(0, 0, 0), Task(0, 1, 0), Task(0, 0, 1), Task(0, 0, 2)]
+    with get_executor("dask", None, options={"scheduler": cluster.address}) as ex:
+        handle = ex.share(study)
+        try:
+            error = ex.submit(handle, batch).exception(timeout=240)
+        finally:
+            ex.release(handle)
+    assert calls == [len(batch)]
+    assert isinstance(error, WorkerLost)
+    assert error.lost == Task(0, 1, 0) and error.rest == ()
+    done = sorted(r.task for r in error.done if isinstance(r, TaskResult))
+    assert done == [Task(0, 0, 0), Task(0, 0, 1), Task(0, 0, 2)]
+    cluster.client.wait_for_workers(2, timeout=120)  # its nanny restarts it
