@@ -13,6 +13,7 @@ again resumes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import signal
@@ -160,6 +161,26 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_VERDICT_HELP = (
+    "The output shows each model's best candidate first (one row per model, best model "
+    "first), then the best candidates overall, and ends with the verdict: the best model's "
+    "best candidate against every other model's best (up to 10, the closest first), by the "
+    "Nadeau-Bengio corrected t-test on their per-split test scores, p-values Holm-adjusted "
+    "over those tests, alpha 0.05."
+)
+
+
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document to stdout instead of the tables: 'models' (each "
+        "model's best candidate: name, params, mean, std, per-split scores), 'verdict' (the "
+        "tests: a, b, mean_difference, statistic, pvalue, pvalue_holm, verdict; and notes) "
+        "and 'candidates' (every candidate, as -o FILE.json writes them)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridfold`` command.
 
@@ -189,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a study file and print its leaderboard",
         description="Run every model of STUDY on the same cross-validation splits and print "
         "a leaderboard of all candidates, best first. The progress bar goes to stderr; the "
-        "leaderboard and the summary of failed fits go to stdout.",
+        "leaderboard and the summary of failed fits go to stdout. " + _VERDICT_HELP,
         epilog=_STUDY_FORMAT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -212,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="show the N best candidates (default: 10); the export always has all of them",
     )
+    _add_json_option(run)
     _add_store_options(run)
     run.add_argument(
         "--fit-timeout",
@@ -264,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "results",
         help="print a finished study's leaderboard from its store, without fitting",
         description="Print the leaderboard of STUDY from the results in its store, and "
-        "optionally export it. Every fit must be stored: see `gridfold status`.",
+        "optionally export it. Every fit must be stored: see `gridfold status`. " + _VERDICT_HELP,
     )
     results.add_argument("study", metavar="STUDY.toml", help="the study file")
     _add_store_options(results, allow_none=False)
@@ -284,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="show the N best candidates (default: 10)",
     )
+    _add_json_option(results)
 
     check = commands.add_parser(
         "check",
@@ -628,12 +651,21 @@ def _cluster_config(args: argparse.Namespace, cfg: Any) -> Any:
 
 
 def _report(args: argparse.Namespace, outcome: object) -> None:
-    from gridfold.leaderboard import export, leaderboard, render
+    from gridfold.leaderboard import export, leaderboard, render, render_best
     from gridfold.runner import StudyOutcome
+    from gridfold.verdict import verdict
 
     assert isinstance(outcome, StudyOutcome)
+    found = verdict(outcome)
+    path = None if args.output is None else export(outcome, args.output)
+    if args.json:
+        # stdout is the document alone, so that it can be piped into jq or json.load.
+        print(json.dumps(_json_document(outcome, found), indent=2))
+        return
     quiet = getattr(args, "quiet", False)
     out = _stdout_console()
+    if len(outcome.models) > 1:  # one model: its best is the first row below
+        out.print(render_best(outcome))
     out.print(render(outcome, top=args.top))
     if not quiet:
         out.print(
@@ -642,11 +674,30 @@ def _report(args: argparse.Namespace, outcome: object) -> None:
             f"with {outcome.backend} x {outcome.n_workers}"
         )
     _print_failures(out, outcome, getattr(args, "tracebacks", False), quiet)
-    if args.output is not None:
-        path = export(outcome, args.output)
-        if not quiet:
-            best = leaderboard(outcome).iloc[0]
-            out.print(f"wrote {len(leaderboard(outcome))} rows to {path} (best: {best['model']})")
+    if path is not None and not quiet:
+        best = leaderboard(outcome).iloc[0]
+        out.print(f"wrote {len(leaderboard(outcome))} rows to {path} (best: {best['model']})")
+    lines = found.lines()
+    if lines:
+        out.print()
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _json_document(outcome: Any, found: Any) -> dict[str, Any]:
+    """What ``--json`` prints: the best of each model, the verdict, every candidate."""
+    from gridfold.leaderboard import best_records, to_records
+
+    return {
+        "study": str(outcome.config.file),
+        "dataset": outcome.dataset,
+        "metric": found.metric,
+        "n_splits": outcome.n_splits,
+        "models": best_records(outcome),
+        "verdict": found.to_dict(),
+        "n_failed_fits": outcome.n_failed,
+        "candidates": to_records(outcome),
+    }
 
 
 def _open_existing_store(args: argparse.Namespace) -> SQLiteStore:

@@ -5,6 +5,10 @@ ranking metric, ties share the best rank, failed candidates last), ``model``,
 ``candidate`` (its index in the model's ``cv_results_``), ``params`` (a compact
 string), ``mean_test_<metric>`` and ``std_test_<metric>`` for every metric,
 ``mean_fit_time``; best first.
+
+A comparison is read per model: :func:`best_per_model` keeps each model's best
+candidate (one row per model, best model first), :func:`render_best` shows it,
+and :func:`best_records` exports it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from rich.table import Table
 
 from gridfold.runner import StudyOutcome
 
-__all__ = ["format_params", "leaderboard", "render", "to_records", "export"]
+__all__ = [
+    "best_per_model",
+    "best_records",
+    "export",
+    "format_params",
+    "leaderboard",
+    "render",
+    "render_best",
+    "to_records",
+]
 
 
 def format_params(params: Mapping[str, Any]) -> str:
@@ -97,6 +110,29 @@ def leaderboard(outcome: StudyOutcome, splits: bool = False) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def best_per_model(outcome: StudyOutcome) -> pd.DataFrame:
+    """Each model's best candidate, one row per model, best model first.
+
+    A model's best candidate is the first of its candidates with the highest
+    mean test score of the ranking metric: scikit-learn's ``best_index_``
+    (``rank_test_<metric>`` ranks with ``method="min"``, and the leaderboard
+    sorts stably in candidate order). Models whose every candidate failed
+    come last, in study order.
+
+    Parameters
+    ----------
+    outcome : StudyOutcome
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`leaderboard`; ``rank`` stays the candidate's
+        rank among all candidates of the study.
+    """
+    frame = leaderboard(outcome)
+    return frame.drop_duplicates("model", keep="first").reset_index(drop=True)
+
+
 def render(outcome: StudyOutcome, top: int | None = 10) -> Table:
     """A rich table of the ``top`` best rows (all rows for None).
 
@@ -113,6 +149,29 @@ def render(outcome: StudyOutcome, top: int | None = 10) -> Table:
     shown = frame if top is None else frame.head(top)
     ranked_by = _label(outcome, outcome.refit_metric)
     title = f"Leaderboard: {len(shown)} of {len(frame)} candidates, ranked by mean test {ranked_by}"
+    return _table(outcome, shown, title)
+
+
+def render_best(outcome: StudyOutcome) -> Table:
+    """A rich table of each model's best candidate, best model first.
+
+    Parameters
+    ----------
+    outcome : StudyOutcome
+
+    Returns
+    -------
+    rich.table.Table
+        ``rank`` is the candidate's rank among all candidates, as in
+        :func:`render`.
+    """
+    frame = best_per_model(outcome)
+    ranked_by = _label(outcome, outcome.refit_metric)
+    title = f"Best candidate of each model: {len(frame)} models, ranked by mean test {ranked_by}"
+    return _table(outcome, frame, title)
+
+
+def _table(outcome: StudyOutcome, frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("model", style="bold")
@@ -120,7 +179,7 @@ def render(outcome: StudyOutcome, top: int | None = 10) -> Table:
     for metric in outcome.metrics:
         table.add_column(f"{_label(outcome, metric)} (mean ± std)", justify="right")
     table.add_column("fit s", justify="right")
-    for _, row in shown.iterrows():
+    for _, row in frame.iterrows():
         cells = [str(row["rank"]), str(row["model"]), str(row["params"])]
         for metric in outcome.metrics:
             label = _label(outcome, metric)
@@ -129,6 +188,55 @@ def render(outcome: StudyOutcome, top: int | None = 10) -> Table:
         cells.append(f"{row['mean_fit_time']:.3f}")
         table.add_row(*cells)
     return table
+
+
+def best_records(outcome: StudyOutcome) -> list[dict[str, Any]]:
+    """Each model's best candidate as JSON-ready records, best model first.
+
+    Each record: ``name``, ``candidate``, ``rank`` (among all candidates),
+    ``params`` (dict), ``mean`` and ``std`` of the ranking metric's test
+    score, ``split_test_scores`` (its score per split), ``n_failed_splits``
+    (splits on which this candidate's fit raised) and ``metrics``
+    (``{metric: {"mean": ..., "std": ...}}`` for every metric). NaN becomes
+    None.
+
+    Parameters
+    ----------
+    outcome : StudyOutcome
+
+    Returns
+    -------
+    list of dict
+    """
+    by_name = {m.name: m for m in outcome.models}
+    ranked_by = _label(outcome, outcome.refit_metric)
+    records = []
+    for row in best_per_model(outcome).to_dict(orient="records"):
+        model, candidate = by_name[row["model"]], int(row["candidate"])
+        res = model.cv_results
+        records.append(
+            {
+                "name": row["model"],
+                "candidate": candidate,
+                "rank": int(row["rank"]),
+                "params": {k: _jsonable(v) for k, v in res["params"][candidate].items()},
+                "mean": _jsonable(row[f"mean_test_{ranked_by}"]),
+                "std": _jsonable(row[f"std_test_{ranked_by}"]),
+                "split_test_scores": [
+                    _jsonable(res[f"split{k}_test_{outcome.refit_metric}"][candidate])
+                    for k in range(outcome.n_splits)
+                ],
+                "n_failed_splits": sum(c == candidate for c, _ in model.failed_fits),
+                "metrics": {
+                    _label(outcome, m): {
+                        "mean": _jsonable(row[f"mean_test_{_label(outcome, m)}"]),
+                        "std": _jsonable(row[f"std_test_{_label(outcome, m)}"]),
+                    }
+                    for m in outcome.metrics
+                },
+            }
+        )
+    return records
 
 
 def to_records(outcome: StudyOutcome) -> list[dict[str, Any]]:

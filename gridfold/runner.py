@@ -68,6 +68,10 @@ class ModelOutcome:
         Exactly the ``cv_results_`` of scikit-learn's search for this model.
     n_fits : int
     failures : tuple of FailureGroup
+    failed_fits : tuple of (int, int)
+        ``(candidate, split)`` of every fit that raised, in that order: the
+        scores ``cv_results`` holds there are ``error_score``, not
+        measurements (a paired test must not use them).
     """
 
     name: str
@@ -77,6 +81,7 @@ class ModelOutcome:
     cv_results: dict[str, Any]
     n_fits: int
     failures: tuple[FailureGroup, ...]
+    failed_fits: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_failed(self) -> int:
@@ -121,6 +126,9 @@ class StudyOutcome:
     backend : str
     wall_time : float
         Seconds from the first submitted fit to the last result.
+    split_sizes : tuple of (int, int)
+        ``(n_train, n_test)`` rows of each split, in split order (what the
+        corrected t-test of :mod:`gridfold.verdict` needs).
     """
 
     config: StudyConfig
@@ -134,6 +142,7 @@ class StudyOutcome:
     n_workers: int
     backend: str
     wall_time: float
+    split_sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_fits(self) -> int:
@@ -359,6 +368,7 @@ def make_outcome(
         n_workers=n_workers,
         backend=backend,
         wall_time=wall,
+        split_sizes=tuple((len(train), len(test)) for train, test in study.data.splits),
     )
 
 
@@ -399,6 +409,7 @@ def _outcome(
 ) -> ModelOutcome:
     model = study.models[index]
     failures = group_failures(rows)
+    failed_fits = tuple(sorted((r.task.candidate, r.task.split) for r in rows if r.failed))
     if failures and sum(f.count for f in failures) == len(rows):
         # scikit-learn raises when every fit failed; here the other models must
         # still be reported, so this model's scores are formatted as they are
@@ -428,4 +439,5 @@ def _outcome(
         cv_results=cv_results,
         n_fits=len(rows),
         failures=failures,
+        failed_fits=failed_fits,
     )
