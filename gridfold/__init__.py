@@ -20,6 +20,7 @@ _PUBLIC = {
     "RandomizedSearchCV": "gridfold.search",
     "compare": "gridfold.comparison",
     "CompareResult": "gridfold.comparison",
+    "MultiCompareResult": "gridfold.comparison",
     "nested_cv": "gridfold.nested",
     "NestedResult": "gridfold.nested",
     "FiveByTwo": "gridfold.stats",
@@ -37,6 +38,7 @@ __all__ = [
     "RandomizedSearchCV",
     "compare",
     "CompareResult",
+    "MultiCompareResult",
     "nested_cv",
     "NestedResult",
     "FiveByTwo",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gridfold.comparison import CompareResult, compare
+    from gridfold.comparison import CompareResult, MultiCompareResult, compare
     from gridfold.exceptions import (
         ConfigError,
         DataError,

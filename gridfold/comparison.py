@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from gridfold.store.base import ResultStore
 from gridfold.tasks import Model, Study, StudyData, TaskResult, group_failures, results_by_model
 from gridfold.validation import check_data
 
-__all__ = ["compare", "CompareResult"]
+__all__ = ["compare", "CompareResult", "MultiCompareResult"]
 
 Method = Literal["corrected", "bayesian", "5x2cv_t", "5x2cv_f"]
 _METHODS = ("corrected", "bayesian", "5x2cv_t", "5x2cv_f")
@@ -247,6 +247,118 @@ class CompareResult:
         return float(sizes[:, 0].mean()), float(sizes[:, 1].mean())
 
 
+@dataclass(frozen=True)
+class MultiCompareResult:
+    """Per-fold scores of several estimators on several data sets, from one call.
+
+    Every model ran on every data set with the same splitter settings (the
+    ``cv`` argument resolved per data set). Across data sets, the models are
+    compared by their mean test score on each (Demšar, 2006).
+
+    Attributes
+    ----------
+    results : dict of str -> CompareResult
+        One :class:`CompareResult` per data set, in the order given.
+    """
+
+    results: dict[str, CompareResult]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Scorer names, the same for every data set."""
+        return next(iter(self.results.values())).metrics
+
+    def summary(self, metric: str | None = None) -> pd.DataFrame:
+        """Each data set's :meth:`CompareResult.summary`, stacked.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            Sort each data set's rows by this metric's mean (default: the first).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (data set, model), indexed by ``dataset`` and
+            ``model``; data sets in the order given, models best first within
+            each; columns as in :meth:`CompareResult.summary`.
+        """
+        self._metric(metric)
+        tables = {name: r.summary(metric) for name, r in self.results.items()}
+        return pd.concat(tables, names=["dataset", "model"])
+
+    def scores_table(self, metric: str | None = None) -> pd.DataFrame:
+        """Mean test score of each model on each data set.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per data set (index ``dataset``), one column per model
+            (in the order given to :func:`compare`): the table
+            :func:`gridfold.stats.friedman` and :func:`gridfold.stats.nemenyi`
+            take. A model with failed fits has NaN there.
+        """
+        column = f"test_{self._metric(metric)}"
+        rows = {}
+        for name, result in self.results.items():
+            grouped = result.scores.groupby("model", sort=False)[column]
+            rows[name] = grouped.agg(lambda s: np.mean(s.to_numpy()))
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "dataset"
+        table.columns.name = None
+        return table
+
+    def friedman(self, metric: str | None = None) -> stats.FriedmanResult:
+        """Friedman's test of the models over the data sets.
+
+        :func:`gridfold.stats.friedman` on :meth:`scores_table` (needs at
+        least 2 data sets and 3 models; see its notes for when not to use it).
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+
+        Returns
+        -------
+        FriedmanResult
+        """
+        return stats.friedman(self.scores_table(metric))
+
+    def nemenyi(self, metric: str | None = None, alpha: float = 0.05) -> stats.NemenyiResult:
+        """The Nemenyi test of every pair of models over the data sets.
+
+        :func:`gridfold.stats.nemenyi` on :meth:`scores_table`; run it after
+        :meth:`friedman` rejects.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+        alpha : float, default=0.05
+            Level of the critical difference.
+
+        Returns
+        -------
+        NemenyiResult
+        """
+        return stats.nemenyi(self.scores_table(metric), alpha=alpha)
+
+    def _metric(self, metric: str | None) -> str:
+        metric = self.metrics[0] if metric is None else metric
+        if metric not in self.metrics:
+            raise ParameterError(
+                f"Unknown metric {metric!r}; this result has {self.metrics}. "
+                "Fix: pass one of those (the scorer names given to compare())."
+            )
+        return metric
+
+
 def _check_method(method: str) -> None:
     if method not in _METHODS:
         raise ParameterError(
@@ -255,11 +367,13 @@ def _check_method(method: str) -> None:
         )
 
 
+@overload
 def compare(
     estimators: Mapping[str, Any] | Sequence[Any],
     X: Any,
     y: Any = None,
     *,
+    datasets: None = None,
     groups: Any = None,
     cv: Any = 5,
     scoring: Any = None,
@@ -274,7 +388,54 @@ def compare(
     fit_timeout: float | None = None,
     share: bool = True,
     scheduler: Any = None,
-) -> CompareResult:
+) -> CompareResult: ...
+
+
+@overload
+def compare(
+    estimators: Mapping[str, Any] | Sequence[Any],
+    X: None = None,
+    y: None = None,
+    *,
+    datasets: Mapping[str, tuple[Any, Any]],
+    groups: Any = None,
+    cv: Any = 5,
+    scoring: Any = None,
+    n_jobs: int | None = None,
+    backend: str | None = None,
+    fit_params: Mapping[str, Any] | None = None,
+    return_train_score: bool = False,
+    error_score: float | str = np.nan,
+    progress: bool = False,
+    store: ResultStore | str | os.PathLike[str] | None = None,
+    retries: int = 1,
+    fit_timeout: float | None = None,
+    share: bool = True,
+    scheduler: Any = None,
+) -> MultiCompareResult: ...
+
+
+def compare(
+    estimators: Mapping[str, Any] | Sequence[Any],
+    X: Any = None,
+    y: Any = None,
+    *,
+    datasets: Mapping[str, tuple[Any, Any]] | None = None,
+    groups: Any = None,
+    cv: Any = 5,
+    scoring: Any = None,
+    n_jobs: int | None = None,
+    backend: str | None = None,
+    fit_params: Mapping[str, Any] | None = None,
+    return_train_score: bool = False,
+    error_score: float | str = np.nan,
+    progress: bool = False,
+    store: ResultStore | str | os.PathLike[str] | None = None,
+    retries: int = 1,
+    fit_timeout: float | None = None,
+    share: bool = True,
+    scheduler: Any = None,
+) -> CompareResult | MultiCompareResult:
     """Evaluate several estimators on the same cross-validation splits, in one pool.
 
     Each estimator's per-split scores equal those of
@@ -285,10 +446,19 @@ def compare(
     ----------
     estimators : dict of str -> estimator, or list of estimators or (name, estimator)
         The algorithms to compare. Unnamed estimators are named by class.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), default=None
+        The data; required unless ``datasets`` is given.
     y : array-like of shape (n_samples,), default=None
+    datasets : dict of str -> (X, y), default=None
+        Several data sets instead of ``X`` and ``y``: every estimator runs
+        on every data set with the same settings, ``cv`` resolved per data
+        set with that data set's ``y`` (so ``cv=5`` is stratified for
+        classifiers on each). The data sets run one after another on one
+        executor (one pool for the whole call). Returns a
+        :class:`MultiCompareResult`, whose ``friedman()`` and ``nemenyi()``
+        compare the models across the data sets.
     groups : array-like of shape (n_samples,), default=None
-        Group labels for group-aware splitters.
+        Group labels for group-aware splitters (not with ``datasets``).
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn; repeated splitters such as
         ``RepeatedStratifiedKFold`` work. The splits are drawn once and shared.
@@ -329,7 +499,14 @@ def compare(
 
     Returns
     -------
-    CompareResult
+    CompareResult or MultiCompareResult
+        A :class:`MultiCompareResult` when ``datasets`` is given.
+
+    Raises
+    ------
+    ParameterError
+        For bad options, or ``datasets`` given with ``X``, ``y`` or
+        ``groups``, empty, or with a value that is not an ``(X, y)`` pair.
     """
     execution = Execution(
         n_jobs=n_jobs,
@@ -342,28 +519,94 @@ def compare(
         scheduler=scheduler,
     ).checked()  # bad options fail before the data is looked at
     named = _name_estimators(estimators)
-    fit_params = dict(fit_params or {})
+    data = _check_datasets(datasets, X, y, groups)
+    settings = _Settings(cv, scoring, dict(fit_params or {}), return_train_score, error_score)
+    prepared = {name: _prepare(named, X_, y_, groups, settings) for name, (X_, y_) in data.items()}
+    results: dict[str, CompareResult] = {}
+    with Session(execution) as session:  # one executor for every data set
+        for name, (study, n_repeats) in prepared.items():
+            label = "compare" if datasets is None else f"compare[{name}]"
+            run = session.run(study, label=label)
+            per_model = results_by_model(study, run.results)
+            results[name] = _to_result(study, per_model, n_repeats, error_score)
+    if datasets is None:
+        return results[_SINGLE]
+    return MultiCompareResult(results)
+
+
+_SINGLE = ""  # the one data set's key when compare() got X and y
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The options of :func:`compare` that shape each data set's study."""
+
+    cv: Any
+    scoring: Any
+    fit_params: dict[str, Any]
+    return_train_score: bool
+    error_score: float | str
+
+
+def _check_datasets(
+    datasets: Mapping[str, tuple[Any, Any]] | None, X: Any, y: Any, groups: Any
+) -> dict[str, tuple[Any, Any]]:
+    if datasets is None:
+        if X is None:
+            raise ParameterError(
+                "compare() got no data: X is None and no datasets were given. "
+                "Fix: compare(estimators, X, y) or compare(estimators, datasets={'name': (X, y)})."
+            )
+        return {_SINGLE: (X, y)}
+    given = [name for name, value in (("X", X), ("y", y), ("groups", groups)) if value is not None]
+    if given:
+        raise ParameterError(
+            f"compare() got both datasets= and {', '.join(given)}; they exclude each other. "
+            "Fix: put every data set in datasets={'name': (X, y)} and leave X, y and groups out."
+        )
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise ParameterError(
+            f"datasets must be a non-empty dict {{name: (X, y)}}; got {_describe(datasets)}. "
+            "Fix: e.g. datasets={'iris': load_iris(return_X_y=True)}."
+        )
+    for name, value in datasets.items():
+        if not isinstance(name, str) or not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise ParameterError(
+                f"datasets[{name!r}] must be an (X, y) pair under a str name; got a "
+                f"{_describe(value)}. Fix: datasets={{'name': (X, y)}}."
+            )
+    return {name: (X_, y_) for name, (X_, y_) in datasets.items()}
+
+
+def _describe(value: Any) -> str:
+    """A short description of a bad argument (no array reprs in messages)."""
+    if isinstance(value, (tuple, list, Mapping)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _prepare(
+    named: list[tuple[str, Any]], X: Any, y: Any, groups: Any, settings: _Settings
+) -> tuple[Study, int]:
+    """One data set's study and the number of repeats of its splitter."""
     first = named[0][1]
-    X, y = check_data(X, y, first, fit_params)
-    fit_params = _sklearn.check_method_params(X, params=fit_params)
+    X, y = check_data(X, y, first, settings.fit_params)
+    fit_params = _sklearn.check_method_params(X, params=settings.fit_params)
     classifier = all(is_classifier(est) for _, est in named)
-    splitter = check_cv(cv, y, classifier=classifier)
+    splitter = check_cv(settings.cv, y, classifier=classifier)
     splits = tuple(splitter.split(X, y, groups))
-    raise_exc = error_score == "raise"
+    raise_exc = settings.error_score == "raise"
     models = tuple(
-        Model(name, clone(est), ({},), check_scoring(est, scoring, raise_exc=raise_exc))
+        Model(name, clone(est), ({},), check_scoring(est, settings.scoring, raise_exc=raise_exc))
         for name, est in named
     )
     study = Study(
         models=models,
         data=StudyData(X, y, splits, fit_params, {}),
-        return_train_score=return_train_score,
-        error_score=error_score,
+        return_train_score=settings.return_train_score,
+        error_score=settings.error_score,
     )
-    with Session(execution) as session:
-        run = session.run(study, label="compare")
-    n_repeats = int(getattr(splitter, "n_repeats", 1))
-    return _to_result(study, results_by_model(study, run.results), n_repeats, error_score)
+    return study, int(getattr(splitter, "n_repeats", 1))
 
 
 def _name_estimators(estimators: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:
