@@ -20,9 +20,10 @@ engine gains from what shared work gains; ``--unshared`` adds it everywhere.
 The table shows median wall times (of ``fit``, refit included, as a user sees
 it), the ratio sklearn/gridfold (> 1: gridfold is faster; the median of each
 repeat's own ratio, since the two sides of a repeat run back to back and this
-machine's speed drifts by +-20% over a case) against the case's target, the same ratio without the refit (``refit_time_`` subtracted on both
-sides: the refit is one ordinary fit that nothing can share, so it caps the
-ratio of cases whose fits are expensive) and whether the results are
+machine's speed drifts by +-20% over a case) against the case's target, the
+same ratio without the refit (``refit_time_`` subtracted on both sides: the
+refit is one ordinary fit that nothing can share, so it caps the ratio of
+cases whose fits are expensive) and whether the results are
 identical: ``mean_test_score`` and ``rank_test_score`` exactly equal
 (``np.array_equal``), the same ``best_params_`` and the same ``best_estimator_``
 predictions (``predict_proba`` where there is one) on the first rows of ``X``,
