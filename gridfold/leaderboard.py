@@ -219,13 +219,10 @@ def best_records(outcome: StudyOutcome) -> list[dict[str, Any]]:
                 "name": row["model"],
                 "candidate": candidate,
                 "rank": int(row["rank"]),
-                "params": {k: _jsonable(v) for k, v in res["params"][candidate].items()},
+                "params": _params_json(res, candidate),
                 "mean": _jsonable(row[f"mean_test_{ranked_by}"]),
                 "std": _jsonable(row[f"std_test_{ranked_by}"]),
-                "split_test_scores": [
-                    _jsonable(res[f"split{k}_test_{outcome.refit_metric}"][candidate])
-                    for k in range(outcome.n_splits)
-                ],
+                "split_test_scores": _split_scores(outcome, res, candidate, outcome.refit_metric),
                 "n_failed_splits": sum(c == candidate for c, _ in model.failed_fits),
                 "metrics": {
                     _label(outcome, m): {
@@ -259,13 +256,11 @@ def to_records(outcome: StudyOutcome) -> list[dict[str, Any]]:
     split_scores: dict[tuple[str, int], dict[str, list[Any]]] = {}
     for m in outcome.models:
         res = m.cv_results
-        for i, p in enumerate(res["params"]):
+        for i in range(len(res["params"])):
             key = (m.name, i)
-            params[key] = {k: _jsonable(v) for k, v in p.items()}
+            params[key] = _params_json(res, i)
             split_scores[key] = {
-                _label(outcome, metric): [
-                    _jsonable(res[f"split{k}_test_{metric}"][i]) for k in range(outcome.n_splits)
-                ]
+                _label(outcome, metric): _split_scores(outcome, res, i, metric)
                 for metric in outcome.metrics
             }
     records = []
@@ -276,6 +271,19 @@ def to_records(outcome: StudyOutcome) -> list[dict[str, Any]]:
         record["split_test_scores"] = split_scores[key]
         records.append(record)
     return records
+
+
+def _params_json(cv_results: dict[str, Any], candidate: int) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in cv_results["params"][candidate].items()}
+
+
+def _split_scores(
+    outcome: StudyOutcome, cv_results: dict[str, Any], candidate: int, metric: str
+) -> list[Any]:
+    """The candidate's test score of ``metric`` on each split, JSON-ready."""
+    return [
+        _jsonable(cv_results[f"split{k}_test_{metric}"][candidate]) for k in range(outcome.n_splits)
+    ]
 
 
 def _jsonable(value: Any) -> Any:
