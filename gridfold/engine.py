@@ -14,6 +14,7 @@ from gridfold.executors.base import Executor
 from gridfold.executors.pool import WorkerLost
 from gridfold.sharing.early_refit import plan_refit
 from gridfold.sharing.planner import plan_units
+from gridfold.sharing.tail_refit import TailRefit
 from gridfold.store.base import ResultStore, RunRecord, StoredResult
 from gridfold.tasks import (
     RefitResult,
@@ -83,6 +84,7 @@ def run_study(
     retries: int = 1,
     refit_model: int | None = None,
     on_refit: OnRefit | None = None,
+    tail_refit: TailRefit | None = None,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (default: all of the study's) on ``executor``.
 
@@ -111,6 +113,10 @@ def run_study(
     (:mod:`gridfold.sharing.early_refit`), it runs first and its
     :class:`RefitResult` goes to ``on_refit``; if it fails, crashes or is
     never run, ``on_refit`` is not called and the caller refits as usual.
+    Otherwise, with a ``tail_refit`` on an executor whose fits can be stopped,
+    a worker that finds nothing left to start refits the leader so far
+    (:mod:`gridfold.sharing.tail_refit`); its :class:`RefitResult` goes to
+    ``on_refit`` if that candidate still leads when the last fit is in.
     """
     wanted = list(study.tasks()) if tasks is None else list(tasks)
     collector = _Collector(study, store, label, on_result, on_refit)
@@ -118,9 +124,13 @@ def run_study(
     units: list[Unit] = plan_units(study, executor.n_workers, share, tasks=wanted)
     if not units:
         return collector.results
+    refit = None
     if share and refit_model is not None and on_refit is not None:
         refit = plan_refit(study, refit_model, units, executor.n_workers)
         units = units if refit is None else [refit, *units]  # the longest unit goes first
+    speculate = share and refit is None and on_refit is not None and tail_refit is not None
+    if not (speculate and executor.uses_processes and executor.n_workers > 1):
+        tail_refit = None
     handle = executor.share(study)
     start = time.perf_counter()
     try:
@@ -129,7 +139,7 @@ def run_study(
         # worker keeps the study's order: no order ends sooner there, and a seedless
         # estimator's draws from NumPy's global generator then match scikit-learn's.
         todo = LPTQueue(units, CostModel(study), reorder=executor.n_workers > 1)
-        _Driver(study, executor, handle, collector, retries).run(todo)
+        _Driver(study, executor, handle, collector, retries, tail_refit).run(todo)
     finally:
         executor.release(handle)
     if store is not None:
@@ -246,6 +256,7 @@ class _Driver:
         handle: object,
         collector: _Collector,
         retries: int,
+        tail_refit: TailRefit | None = None,
     ) -> None:
         self.study = study
         self.executor = executor
@@ -254,11 +265,13 @@ class _Driver:
         self.retries = retries
         self.crashes: dict[Task, int] = {}
         self.batcher = Batcher(executor.n_workers)
+        self.tail_refit = tail_refit
+        self.bet: tuple[Future[list[Result]], int] | None = None  # the tail refit, its candidate
 
     def run(self, todo: LPTQueue) -> None:
         pending: dict[Future[list[Result]], list[Unit]] = {}
         try:
-            while todo or pending:
+            while todo or len(pending) > (self.bet is not None and self.bet[0] in pending):
                 # Read each round: a cluster's workers may join (or leave) during the study.
                 max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
                 while todo and len(pending) < max_in_flight:
@@ -266,9 +279,12 @@ class _Driver:
                     running = sum(len(b) for b in pending.values())
                     self.executor.remaining(len(todo) + len(batch) + running)
                     pending[self.executor.submit(self.handle, batch)] = batch  # type: ignore[arg-type]
+                if not todo and len(pending) < self.executor.n_workers:  # a worker is idle
+                    self._bet(pending)
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._collect(future, pending.pop(future), todo)
+            self._settle(pending, todo)
         except BaseException:
             # The run is over (Ctrl-C, error_score="raise"): stop the fits still running, an
             # early refit included, as joblib does; finished ones are already stored.
@@ -277,6 +293,36 @@ class _Driver:
         finally:
             for future in pending:
                 future.cancel()
+
+    def _bet(self, pending: dict[Future[list[Result]], list[Unit]]) -> None:
+        """Refit the leader so far on the idle worker, once (:mod:`.tail_refit`)."""
+        if self.tail_refit is None or self.bet is not None:
+            return
+        leader = self.tail_refit.leader(self.study, self.collector.results)
+        if leader is None:
+            return
+        unit = self.tail_refit.task(leader)
+        running = sum(len(b) for b in pending.values())
+        self.executor.remaining(running + 1)
+        future = self.executor.submit(self.handle, [unit])  # type: ignore[arg-type]
+        pending[future] = [unit]
+        self.bet = (future, leader)
+
+    def _settle(self, pending: dict[Future[list[Result]], list[Unit]], todo: LPTQueue) -> None:
+        """Every fit is in: wait for the tail refit if its candidate still leads, else stop it."""
+        if self.bet is None or self.bet[0] not in pending:
+            return
+        future, candidate = self.bet
+        assert self.tail_refit is not None
+        if self.tail_refit.leader(self.study, self.collector.results) == candidate:
+            wait([future])
+            self._collect(future, pending.pop(future), todo)
+        else:
+            # Nothing else runs now: abort stops only the lost bet (a process pool restarts
+            # that worker on demand; Dask cancels the task).
+            future.cancel()
+            self.executor.abort()
+            pending.pop(future)
 
     def _collect(self, future: Future[list[Result]], batch: list[Unit], todo: LPTQueue) -> None:
         try:

@@ -43,6 +43,7 @@ from gridfold.executors.base import (
     resolve_backend,
 )
 from gridfold.progress import progress_callback
+from gridfold.sharing.tail_refit import TailRefit
 from gridfold.store.base import ResultStore, open_store
 from gridfold.tasks import RefitResult, Study, Task, TaskResult
 
@@ -237,6 +238,7 @@ class Session:
         share: bool | None = None,
         metric: str | None = None,
         tasks: Sequence[Task] | None = None,
+        tail_refit: TailRefit | None = None,
     ) -> StudyRun:
         """Run ``study`` on the session's executor, storing every result as it arrives.
 
@@ -258,6 +260,10 @@ class Session:
             Run only these tasks of ``study``, in this order (default: all of
             them); nested cross-validation runs each outer fold's candidates
             on that fold's inner splits only.
+        tail_refit : TailRefit, default=None
+            How to tell the leading candidate of ``refit_model``, for a worker
+            idle at the study's tail to refit it
+            (:mod:`gridfold.sharing.tail_refit`).
 
         Returns
         -------
@@ -285,6 +291,7 @@ class Session:
                 retries=self.execution.retries,
                 refit_model=refit_model,
                 on_refit=early.append,
+                tail_refit=tail_refit,
             )
         return StudyRun(results, early[0] if early else None, time.perf_counter() - start)
 

@@ -32,6 +32,7 @@ from gridfold.exceptions import ParameterError, ParameterTypeError
 from gridfold.lifecycle import Execution, Session
 from gridfold.refit import refit_estimator, refit_threads
 from gridfold.sharing.early_refit import take_refit
+from gridfold.sharing.tail_refit import TailRefit
 from gridfold.tasks import Model, RefitResult, Study, StudyData, results_by_model
 from gridfold.validation import check_candidates, check_data, estimator_name
 
@@ -317,6 +318,15 @@ class _Evaluator:
         )
         return self.results
 
+    def _tail_refit(self, n_splits: int) -> TailRefit | None:
+        """How to tell the leader, if the refit picks it by a known metric's mean."""
+        refit, scoring = self.search.refit, self.search.scoring
+        if callable(refit) or callable(scoring):  # a rule, or metrics, known only afterwards
+            return None
+        if isinstance(self.scorers, _sklearn.MultimetricScorer):
+            return TailRefit(0, n_splits, refit) if isinstance(refit, str) else None
+        return TailRefit(0, n_splits)
+
     def _splits(self, cv: Any) -> list[tuple[Any, Any]]:
         splits = list(cv.split(self.X, self.y, **self.routed.splitter.split))
         if len(splits) != self.search.n_splits_:
@@ -367,12 +377,16 @@ class _Evaluator:
         plan_refit = bool(search.refit) and getattr(
             type(search)._run_search, "_gridfold_evaluates_once", False
         )
+        refit_model = 0 if plan_refit and self.calls == 1 else None
         run = self.session.run(
             study,
             label=model.name,
-            refit_model=0 if plan_refit and self.calls == 1 else None,
+            refit_model=refit_model,
             on_result=on_result,
             share=False if in_workers else None,
+            tail_refit=self._tail_refit(len(splits))
+            if refit_model == 0 and hooks is None
+            else None,
         )
         out = _sklearn.warn_or_raise_about_fit_failures(
             results_by_model(study, run.results)[0],

@@ -115,10 +115,11 @@ class SharedTask:
 class RefitTask:
     """Fit candidates of one model on the whole data at once, for a search's refit.
 
-    ``kind`` names the path family whose single fit answers all of them. It
+    ``kind`` names the path family whose single fit answers all of them, or is
+    ``"plain"``: one candidate fitted as the search's refit fits it. It
     yields one :class:`RefitResult`, run by a worker while the cross-validation
     is still going on, so that the refit no longer waits for the last fold (see
-    :mod:`gridfold.sharing.early_refit`).
+    :mod:`gridfold.sharing.early_refit` and :mod:`gridfold.sharing.tail_refit`).
     """
 
     model: int

@@ -369,3 +369,34 @@ def test_without_a_note_a_batchs_units_rerun_one_by_one_to_find_the_killer(
     done = sorted(r.task for r in error.done if isinstance(r, TaskResult))
     assert done == [Task(0, 0, 0), Task(0, 0, 1), Task(0, 0, 2)]
     cluster.client.wait_for_workers(2, timeout=120)  # its nanny restarts it
+
+
+@pytest.mark.parametrize("dropped", ["loser", "winner"])
+def test_the_tail_refit_bet_on_dask_is_taken_or_cancelled(
+    cluster: Cluster, tmp_path: Path, dropped: str
+) -> None:
+    """One fit left to run (the rest stored): a worker is idle, the leader known.
+
+    Dropping a losing fit keeps the leader: the worker's refit is the search's.
+    Dropping the winner's changes it: the bet is cancelled and the caller refits.
+    """
+    import sqlite3
+
+    from gridfold.store.keys import candidate_repr
+
+    store = tmp_path / "s.db"
+    theirs = SkGridSearchCV(SVC(), GRID, cv=5).fit(X, y)
+    kwargs: dict[str, Any] = dict(cv=5, scheduler=cluster.address, store=store)
+    gridfold.GridSearchCV(SVC(), GRID, **kwargs).fit(X, y)
+    best = theirs.best_index_
+    drop = best if dropped == "winner" else (best + 1) % len(theirs.cv_results_["params"])
+    with sqlite3.connect(store) as db:
+        params = candidate_repr(theirs.cv_results_["params"][drop])
+        db.execute("DELETE FROM results WHERE params = ? AND split = 0", (params,))
+    ours = gridfold.GridSearchCV(SVC(), GRID, **kwargs).fit(X, y)
+    assert ours._refit_during_search is (dropped == "loser")
+    _same_search(ours, theirs)
+    np.testing.assert_array_equal(
+        ours.best_estimator_.dual_coef_, theirs.best_estimator_.dual_coef_
+    )
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))

@@ -38,6 +38,7 @@ from gridfold.cost import makespan
 from gridfold.refit import n_jobs_param
 from gridfold.sharing.base import PathFamily, families, path_family
 from gridfold.sharing.planner import path_estimator, path_groups
+from gridfold.sharing.tail_refit import PLAIN, replay_global_draws
 from gridfold.tasks import RefitResult, RefitTask, SharedTask, Study, Task, Unit
 from gridfold.warnings_replay import replay_warnings
 
@@ -91,8 +92,12 @@ def take_refit(result: RefitResult, candidate: int) -> tuple[Any, float] | None:
     """
     if result.error is not None or candidate not in result.task.candidates:
         return None
-    fam = path_family(result.task.kind)
-    view = fam.in_caller(result.estimators[result.task.candidates.index(candidate)])
+    fitted = result.estimators[result.task.candidates.index(candidate)]
+    if result.task.kind == PLAIN:
+        view = fitted
+        replay_global_draws(fitted)  # what the caller's own fit would have drawn
+    else:
+        view = path_family(result.task.kind).in_caller(fitted)
     replay_warnings(result.warnings)
     return view, result.fit_time
 

@@ -30,6 +30,7 @@ from sklearn.base import clone
 from gridfold import _sklearn
 from gridfold.sharing.base import PathFamily, TransformerPath, families, path_family
 from gridfold.sharing.planner import content_key, path_estimator, path_groups
+from gridfold.sharing.tail_refit import PLAIN
 from gridfold.tasks import (
     RefitResult,
     RefitTask,
@@ -50,6 +51,8 @@ def evaluate_unit(study: Study, unit: Unit) -> list[Result]:
     if isinstance(unit, Task):
         return [_sklearn.fit_and_score(study, unit)]
     if isinstance(unit, RefitTask):
+        if unit.kind == PLAIN:
+            return [_evaluate_plain_refit(study, unit)]
         return [_evaluate_refit(study, unit, path_family(unit.kind))]
     if unit.kind == "pipeline":
         return list(_PipelineEvaluator(study, unit).run())
@@ -127,6 +130,28 @@ def _evaluate_refit(study: Study, unit: RefitTask, fam: PathFamily) -> RefitResu
         except Exception:  # noqa: BLE001 - the caller's own refit raises it again
             return RefitResult(unit, (), time.time() - start, traceback.format_exc())
     return RefitResult(unit, tuple(views), time.time() - start, None, tuple(caught))
+
+
+def _evaluate_plain_refit(study: Study, unit: RefitTask) -> RefitResult:
+    """The caller's refit of ``unit``'s one candidate, in a worker (:mod:`.tail_refit`).
+
+    ``clone(estimator).set_params(**params).fit(X, y, **fit_params)`` as the
+    search's refit calls it, on private copies of the study's data that keep
+    their type and memory order (a worker's arrays are read-only memory maps).
+    """
+    model = study.models[unit.model]
+    (candidate,) = unit.candidates
+    start = time.time()
+    with record_warnings() as caught:
+        try:
+            estimator = clone(model.estimator).set_params(
+                **clone(model.candidates[candidate], safe=False)
+            )
+            fit_params = {k: _fresh(v) for k, v in study.data.fit_params.items()}
+            estimator.fit(_fresh(study.data.X), _fresh(study.data.y), **fit_params)
+        except Exception:  # noqa: BLE001 - the caller's own refit raises it again
+            return RefitResult(unit, (), time.time() - start, traceback.format_exc())
+    return RefitResult(unit, (estimator,), time.time() - start, None, tuple(caught))
 
 
 @dataclass(frozen=True)
