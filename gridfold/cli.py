@@ -25,6 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from gridfold.cli_modes import (
+    check_mode,
+    is_other_mode,
+    results_mode,
+    run_mode,
+    single_study_only,
+)
 from gridfold.exceptions import ExecutorError, GridfoldError
 from gridfold.store.sqlite import SQLiteStore
 
@@ -64,6 +71,8 @@ study file format (TOML; see examples/*.toml and `pydoc gridfold.config`):
                                  #   breast_cancer, diabetes, linnerud)
   # path = "data.csv"            #   or a .csv/.parquet file relative to the study file,
   # target = "label"             #   with its target column (features = [...], groups = "col")
+                                 # or [[data]] tables, one per data set, each with a name:
+                                 #   every model on every data set, then Friedman and Nemenyi
 
   [cv]                           # optional: any splitter of sklearn.model_selection
   splitter = "StratifiedKFold"   # and its arguments; default: 5 folds as check_cv
@@ -72,6 +81,8 @@ study file format (TOML; see examples/*.toml and `pydoc gridfold.config`):
   [run]                          # optional
   scoring = "accuracy"           # a scorer name or a list; refit = name ranks with several
   n_jobs = -1                    # backend, return_train_score, error_score ("nan"|number|"raise")
+  # nested = true                # nested CV: each model's search on [cv] inside the folds of
+                                 # [outer_cv] (the keys of [cv]; default: 5 folds)
 
   [[model]]                      # one or more
   name = "svc"
@@ -354,6 +365,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="plan every candidate fitted on its own (as `gridfold run --no-share`)",
     )
     _add_store_options(plan)
+
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report with plots of a finished study, from its store",
+        description="Read STUDY's results from its store (no fit runs) and write one "
+        "self-contained HTML file, report.html (plots embedded, no external files), and the "
+        "same plots as PNG files, to DIR: each model's best candidate with mean ± std and its "
+        "corrected t-test (Holm-adjusted) and Bayesian probabilities against the best; the "
+        "per-split scores, splits joined across models; the score against each model's "
+        "hyperparameters; the time spent per model; every candidate. Every fit must be "
+        "stored: see `gridfold status`.",
+    )
+    report.add_argument("study", metavar="STUDY.toml", help="the study file")
+    report.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="the folder to write to, created if missing (default: STUDY's name with "
+        "-report, next to it)",
+    )
+    _add_store_options(report, allow_none=False)
     return parser
 
 
@@ -419,6 +452,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from gridfold.runner import prepare
 
     cfg = load_config(args.study)
+    if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
+        return check_mode(args, cfg)
     prepared = prepare(cfg)
     out = _stdout_console()
     study = prepared.study
@@ -443,6 +478,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from gridfold.store.base import RunRecord
 
     cfg = load_config(args.study)
+    single_study_only(cfg, "plan")
     workers = args.workers or resolve_n_jobs(cfg.run.n_jobs if cfg.run.n_jobs is not None else 1)
     prepared = prepare(cfg)
     study = prepared.study
@@ -571,6 +607,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not err.is_terminal and "COLUMNS" not in os.environ:
         err = Console(stderr=True, width=160)  # a log: rich would cut the bar's columns at 80
     cfg = load_config(args.study)
+    if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
+        return run_mode(args, cfg, err)
 
     def announce(prepared: PreparedStudy, executor: Executor) -> None:
         if args.quiet:
@@ -717,6 +755,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from gridfold.runner import prepare, stored_results
 
     cfg = load_config(args.study)
+    single_study_only(cfg, "status")
     prepared = prepare(cfg)
     with _open_existing_store(args) as store:
         _, status = stored_results(prepared, store)
@@ -772,6 +811,8 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from gridfold.runner import make_outcome, prepare, stored_results
 
     cfg = load_config(args.study)
+    if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
+        return results_mode(args, cfg)
     prepared = prepare(cfg)
     with _open_existing_store(args) as store:
         results, status = stored_results(prepared, store)
@@ -785,6 +826,49 @@ def _cmd_results(args: argparse.Namespace) -> int:
     args.quiet = True  # no timing line: nothing ran
     _report(args, outcome)
     return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gridfold.config import load_config
+    from gridfold.report.html import write_report
+
+    cfg = load_config(args.study)
+    if cfg.run.nested:
+        single_study_only(cfg, "report")  # a nested study's outer scores are not reported yet
+    with _open_existing_store(args) as store:
+        if cfg.several_datasets:
+            from gridfold.datasets_study import datasets_from_store
+
+            outcomes: Any = datasets_from_store(cfg, store, args.study).outcomes
+        else:
+            outcomes = _stored_outcome(args, cfg, store)
+    study = Path(args.study)
+    folder = Path(args.output) if args.output else study.with_name(study.stem + "-report")
+    written = write_report(outcomes, folder)
+    print(f"wrote {written.html} and {len(written.images)} PNG files to {folder}")
+    return EXIT_OK
+
+
+def _stored_outcome(args: argparse.Namespace, cfg: Any, store: SQLiteStore) -> Any:
+    """The outcome of a finished plain study, read from ``store``; no fit runs."""
+    from gridfold.exceptions import StoreError
+    from gridfold.runner import make_outcome, prepare, stored_results
+
+    prepared = prepare(cfg)
+    results, status = stored_results(prepared, store)
+    missing = sum(m.missing for m in status)
+    if missing == prepared.study.n_tasks:
+        held = f"it holds {len(store)} results of other studies" if len(store) else "it is empty"
+        raise StoreError(
+            f"the store {str(store.path)!r} holds none of the fits of {cfg.file} ({held}); fix: "
+            f"run `gridfold run {args.study}` first, or pass the store it used with --store PATH"
+        )
+    if missing:
+        raise StoreError(
+            f"{missing} of {prepared.study.n_tasks} fits of {cfg.file} are not in the store yet; "
+            f"fix: run `gridfold run {args.study}` to finish them (it skips stored fits)"
+        )
+    return make_outcome(prepared, results, 0, "store", 0.0)
 
 
 def _print_failures(out: Console, outcome: object, tracebacks: bool, quiet: bool) -> None:
@@ -840,7 +924,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"check": _cmd_check, "run": _cmd_run, "status": _cmd_status, "plan": _cmd_plan}
+    commands = {
+        "check": _cmd_check,
+        "run": _cmd_run,
+        "status": _cmd_status,
+        "plan": _cmd_plan,
+        "report": _cmd_report,
+    }
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands.get(args.command, _cmd_results)(args)

@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from gridfold.lifecycle import Execution, Session
 from gridfold.store.base import ResultStore
 from gridfold.tasks import Model, Study, StudyData, TaskResult, group_failures, results_by_model
 from gridfold.validation import check_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["compare", "CompareResult", "MultiCompareResult"]
 
@@ -193,6 +196,58 @@ class CompareResult:
             table["pvalue_holm"] = stats.holm(table["pvalue"].to_numpy(dtype=float))
         return table.set_index("model")
 
+    def to_frame(self) -> pd.DataFrame:
+        """The per-split scores as a tidy table: one row per (model, split).
+
+        ``compare()`` evaluates each model once (one candidate), so a row is
+        one fit: ``model``, ``split``, ``repeat``, ``fold``, ``test_<metric>``
+        (and ``train_<metric>``), ``fit_time``, ``score_time``, ``fit_error``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of :attr:`scores`, models in the order given, splits in order.
+        """
+        order = {name: i for i, name in enumerate(self.scores["model"].unique())}
+        frame = self.scores.sort_values(
+            ["model", "split"], key=lambda c: c.map(order) if c.name == "model" else c
+        )
+        return frame.reset_index(drop=True)
+
+    def plot_scores(self, metric: str | None = None) -> Figure:
+        """Each model's test score on each split, the splits joined across models.
+
+        :func:`gridfold.report.plot_fold_scores`, models best first (by mean).
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from gridfold.report.plots import plot_fold_scores
+
+        column = self._metric_column(metric)
+        table = self.scores.pivot(index="split", columns="model", values=column)
+        order = list(self.summary(column[len("test_") :]).index)
+        return plot_fold_scores(table[order], metric=column[len("test_") :])
+
+    def plot_times(self) -> Figure:
+        """Seconds each model spent fitting and scoring, summed over its splits.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            :func:`gridfold.report.plot_times`.
+        """
+        from gridfold.report.plots import plot_times
+
+        sums = self.scores.groupby("model", sort=False)[["fit_time", "score_time"]].sum()
+        return plot_times(sums["fit_time"].to_dict(), sums["score_time"].to_dict())
+
     def _metric_column(self, metric: str | None) -> str:
         metric = self.metrics[0] if metric is None else metric
         if metric not in self.metrics:
@@ -348,6 +403,29 @@ class MultiCompareResult:
         NemenyiResult
         """
         return stats.nemenyi(self.scores_table(metric), alpha=alpha)
+
+    def plot_critical_difference(self, metric: str | None = None, alpha: float = 0.05) -> Figure:
+        """Demšar's critical-difference diagram of :meth:`nemenyi` at level ``alpha``.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            One of :attr:`metrics`; default the first.
+        alpha : float, default=0.05
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            :func:`gridfold.report.plot_critical_difference`.
+        """
+        from gridfold.report.plots import plot_critical_difference
+
+        result = self.nemenyi(metric, alpha=alpha)
+        return plot_critical_difference(
+            result.ranks,
+            result.critical_difference,
+            title=f"Average rank over {len(self.results)} data sets (Nemenyi, alpha {alpha:g})",
+        )
 
     def _metric(self, metric: str | None) -> str:
         metric = self.metrics[0] if metric is None else metric

@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
 
+from gridfold.report.mixins import SearchReportMixin
 from gridfold.searchcv import (
     EXTRA_CONSTRAINTS,
     EngineSearchMixin,
@@ -113,7 +114,7 @@ _SEARCH_PARAMS_DOC = """
 """
 
 
-class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
+class GridSearchCV(SearchReportMixin, EngineSearchMixin, _SkGridSearchCV):
     __doc__ = (
         "Exhaustive search over a parameter grid, run on gridfold's engine.\n\n"
         "Same parameters, attributes and ``cv_results_`` as\n"
@@ -169,7 +170,7 @@ class GridSearchCV(EngineSearchMixin, _SkGridSearchCV):
         search_all(self, evaluate_candidates, grid_candidates(self.param_grid), callback_ctx)
 
 
-class RandomizedSearchCV(EngineSearchMixin, _SkRandomizedSearchCV):
+class RandomizedSearchCV(SearchReportMixin, EngineSearchMixin, _SkRandomizedSearchCV):
     __doc__ = (
         "Randomized search over parameter settings, run on gridfold's engine.\n\n"
         "Same parameters, attributes and ``cv_results_`` as\n"

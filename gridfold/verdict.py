@@ -41,7 +41,14 @@ from gridfold.comparison import CompareResult
 from gridfold.leaderboard import best_per_model
 from gridfold.runner import StudyOutcome
 
-__all__ = ["ContenderTest", "MAX_CONTENDERS", "Verdict", "format_pvalue", "verdict"]
+__all__ = [
+    "ContenderTest",
+    "MAX_CONTENDERS",
+    "Verdict",
+    "best_comparison",
+    "format_pvalue",
+    "verdict",
+]
 
 #: At most this many contenders are tested: ten lines fit on a screen, and
 #: Holm's adjustment over more makes every test too weak to say much anyway.
@@ -285,6 +292,26 @@ def _failed_splits_of_best(outcome: StudyOutcome, best_rows: pd.DataFrame) -> di
     return {
         m.name: [s for c, s in m.failed_fits if c == best_candidate[m.name]] for m in outcome.models
     }
+
+
+def best_comparison(outcome: StudyOutcome) -> CompareResult:
+    """Each model's best candidate as a :class:`CompareResult` of the ranking metric.
+
+    Its ``scores`` hold the columns ``model``, ``split`` and ``test_<metric>``
+    (the ranking metric's display name), models best first; a study of several
+    data sets stacks one per data set into a
+    :class:`~gridfold.comparison.MultiCompareResult`.
+
+    Parameters
+    ----------
+    outcome : StudyOutcome
+
+    Returns
+    -------
+    CompareResult
+    """
+    label = outcome.metric_labels.get(outcome.refit_metric, outcome.refit_metric)
+    return _comparison(outcome, best_per_model(outcome), label)
 
 
 def _comparison(outcome: StudyOutcome, best_rows: pd.DataFrame, label: str) -> CompareResult:

@@ -50,6 +50,16 @@ pool of workers, and ranked on one leaderboard::
     n_estimators = { randint = [10, 200] }   # {scipy.stats name = [args]} or {name = {kwargs}}
     max_features = ["sqrt", "log2"]          # a list: uniform choice
 
+Nested cross-validation: ``[run] nested = true`` makes each model's search
+the inner search, on the ``[cv]`` splits of each outer training part, and an
+``[outer_cv]`` table (the keys of ``[cv]``; default 5 folds, as
+:func:`gridfold.nested_cv`'s ``outer_cv=5``) gives the outer splits.
+
+Several data sets: ``[[data]]`` tables instead of ``[data]``, each with the
+keys of ``[data]`` and a ``name`` (default: the scikit-learn data set's or the
+file's name), run every model on every data set with the same ``[cv]``
+settings. Not together with ``[data]``, nor with ``nested = true``.
+
 A model with neither ``grid`` nor ``distributions`` is evaluated once with its
 ``params``: that is how algorithms are compared. TOML has no null, so the
 string ``"None"`` stands for Python's ``None`` in params, grids and

@@ -25,8 +25,13 @@ class Source:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
         self.lines = text.splitlines()
-        header = re.compile(r"^\s*\[\[\s*model\s*\]\]")
-        self.model_starts = [i for i, line in enumerate(self.lines) if header.match(line)]
+        self.model_starts = self._array_starts("model")
+        self.data_starts = self._array_starts("data")
+
+    def _array_starts(self, table: str) -> list[int]:
+        """0-based lines of every ``[[table]]`` header."""
+        header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+        return [i for i, line in enumerate(self.lines) if header.match(line)]
 
     def section(self, table: str) -> tuple[int, int]:
         """0-based [start, end) line range of ``[table]`` (or the whole file)."""
@@ -41,11 +46,33 @@ class Source:
         return 0, len(self.lines)
 
     def model_section(self, index: int) -> tuple[int, int]:
+        """0-based [start, end) line range of the ``index``-th ``[[model]]``.
+
+        It runs to the next ``[[model]]``: a model's ``[model.grid]`` sub-tables are its own.
+        """
         if index >= len(self.model_starts):  # inline array of models: search everything
             return 0, len(self.lines)
         start = self.model_starts[index]
         end = (
             self.model_starts[index + 1] if index + 1 < len(self.model_starts) else len(self.lines)
+        )
+        return start, end
+
+    def data_section(self, index: int) -> tuple[int, int]:
+        """0-based [start, end) line range of the ``index``-th ``[[data]]``.
+
+        It runs to the next table header of any kind: a data table has no sub-tables.
+        """
+        if index >= len(self.data_starts):  # inline array of tables: search everything
+            return 0, len(self.lines)
+        start = self.data_starts[index]
+        end = next(
+            (
+                j
+                for j in range(start + 1, len(self.lines))
+                if self.lines[j].lstrip().startswith("[")
+            ),
+            len(self.lines),
         )
         return start, end
 

@@ -72,10 +72,12 @@ def _splitter_names() -> list[str]:
     return sorted(names)
 
 
-def parse_cv(table: Any, src: Source) -> CVConfig:
-    ctx = Ctx(src, src.section("cv"), "[cv]")
+def parse_cv(table: Any, src: Source, name: str = "cv") -> CVConfig:
+    """Parse the ``[cv]`` table, or another table of the same keys (``[outer_cv]``)."""
+    label = f"[{name}]"
+    ctx = Ctx(src, src.section(name), label)
     if not isinstance(table, dict):
-        raise ctx.error(f"[cv] must be a table; got {table!r}.")
+        raise ctx.error(f"{label} must be a table; got {table!r}.")
     options = {k: v for k, v in table.items() if k != "splitter"}
     splitter = table.get("splitter")
     if splitter is None:
@@ -100,7 +102,7 @@ def parse_cv(table: Any, src: Source) -> CVConfig:
 
     cls = getattr(ms, splitter)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    check_keys(options, accepted, Ctx(src, ctx.span, f"[cv] ({splitter})"))
+    check_keys(options, accepted, Ctx(src, ctx.span, f"{label} ({splitter})"))
     try:
         cls(**options)
     except (TypeError, ValueError) as exc:

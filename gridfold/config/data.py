@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from gridfold.exceptions import ConfigError
 __all__ = ["DATA_KEYS", "DataConfig", "Dataset", "parse_data", "sklearn_datasets"]
 
 DATA_KEYS = ("source", "path", "target", "features", "groups")
+#: A [[data]] table (one of several data sets) also has a name.
+DATASETS_KEYS = ("name", *DATA_KEYS)
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,19 @@ def sklearn_datasets() -> list[str]:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The ``[data]`` table: a scikit-learn data set or a CSV/Parquet file."""
+    """The ``[data]`` table, or one ``[[data]]`` table: a scikit-learn data set or a file.
+
+    ``name`` is the data set's name among several (``[[data]]``): given, or
+    the scikit-learn data set's name, or the file's name without its suffix.
+    None for the one ``[data]`` table.
+    """
 
     source: str | None = None
     path: Path | None = None
     target: str | None = None
     features: tuple[str, ...] | None = None
     groups: str | None = None
+    name: str | None = None
     _ctx: Ctx | None = field(default=None, repr=False, compare=False)
 
     def _error(self, message: str, needle: str | None = None) -> ConfigError:
@@ -125,11 +134,26 @@ class DataConfig:
         )
 
 
-def parse_data(table: Any, src: Source, base_dir: Path) -> DataConfig:
-    ctx = Ctx(src, src.section("data"), "[data]")
+def parse_data(table: Any, src: Source, base_dir: Path, index: int | None = None) -> DataConfig:
+    """Parse the ``[data]`` table, or the ``index``-th ``[[data]]`` table."""
+    if index is None:
+        ctx = Ctx(src, src.section("data"), "[data]")
+    else:
+        ctx = Ctx(src, src.data_section(index), f"[[data]] {index + 1}")
     if not isinstance(table, dict):
-        raise ctx.error(f"[data] must be a table; got {table!r}.")
-    check_keys(table, DATA_KEYS, ctx)
+        raise ctx.error(f"{ctx.label} must be a table; got {table!r}.")
+    check_keys(table, DATA_KEYS if index is None else DATASETS_KEYS, ctx)
+    config = _parse_data_source(table, ctx, base_dir)
+    if index is None:
+        return config
+    default = config.source if config.path is None else config.path.stem
+    name = expect(table.get("name", default), str, "a non-empty string", "name", ctx)
+    if not name.strip():
+        raise ctx.error('name must not be empty. Fix: e.g. name = "iris".', "name")
+    return dataclasses.replace(config, name=name)
+
+
+def _parse_data_source(table: dict[str, Any], ctx: Ctx, base_dir: Path) -> DataConfig:
     source, path = table.get("source"), table.get("path")
     if (source is None) == (path is None):
         raise ctx.error(

@@ -19,6 +19,7 @@ RUN_KEYS = (
     "scheduler",
     "return_train_score",
     "error_score",
+    "nested",
 )
 
 
@@ -33,6 +34,8 @@ class RunConfig:
     scheduler: str | None = None
     return_train_score: bool = False
     error_score: float | str = math.nan
+    #: Nested cross-validation: each model's search runs inside the folds of [outer_cv].
+    nested: bool = False
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -100,6 +103,8 @@ def parse_run(table: Any, src: Source) -> RunConfig:
             )
     rts = table.get("return_train_score", False)
     expect(rts, bool, "true or false", "return_train_score", ctx)
+    nested = table.get("nested", False)
+    expect(nested, bool, "true or false", "nested", ctx)
     return RunConfig(
         scoring=scoring,
         refit=refit,
@@ -108,6 +113,7 @@ def parse_run(table: Any, src: Source) -> RunConfig:
         scheduler=scheduler,
         return_train_score=rts,
         error_score=_parse_error_score(table.get("error_score", "nan"), ctx),
+        nested=nested,
     )
 
 

@@ -6,6 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gridfold.config._source import Ctx, Source, check_keys
 from gridfold.config.cluster import ClusterConfig, parse_cluster
@@ -17,7 +18,7 @@ from gridfold.exceptions import ConfigError
 
 __all__ = ["StudyConfig", "load_config", "parse_config"]
 
-_TOP_KEYS = ("data", "cv", "run", "cluster", "model")
+_TOP_KEYS = ("data", "cv", "outer_cv", "run", "cluster", "model")
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,20 @@ class StudyConfig:
     file : str
         The file name errors are reported against.
     data : DataConfig
+        The ``[data]`` table; with ``[[data]]`` tables, the first of them.
     cv : CVConfig
+        The ``[cv]`` table; with ``[run] nested = true``, the inner splits.
     run : RunConfig
     models : tuple of ModelConfig
     cluster : ClusterConfig or None
         The ``[cluster]`` table: batch jobs of Dask workers to start for the run.
+    datasets : tuple of DataConfig
+        The ``[[data]]`` tables, each with its ``name``; empty for a study of
+        one ``[data]`` table.
+    outer_cv : CVConfig or None
+        The outer splits of nested cross-validation: the ``[outer_cv]``
+        table, or 5 folds as ``nested_cv``'s default when ``[run] nested =
+        true`` comes without one; None for a study that is not nested.
     """
 
     file: str
@@ -42,6 +52,13 @@ class StudyConfig:
     run: RunConfig
     models: tuple[ModelConfig, ...]
     cluster: ClusterConfig | None = None
+    datasets: tuple[DataConfig, ...] = ()
+    outer_cv: CVConfig | None = None
+
+    @property
+    def several_datasets(self) -> bool:
+        """Whether the study has ``[[data]]`` tables (every model on every data set)."""
+        return bool(self.datasets)
 
     def error(self, message: str, line: int | None = None) -> ConfigError:
         """A :class:`ConfigError` located in this file."""
@@ -99,6 +116,7 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
     StudyConfig
     """
     src = Source(file, text)
+    _check_one_kind_of_data(src)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -115,7 +133,9 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
     check_keys(doc, _TOP_KEYS, top)
     if "data" not in doc:
         raise src.error(
-            None, 'no [data] table. Expected e.g. [data] source = "sklearn:iris"; fix: add one.'
+            None,
+            'no [data] table. Expected e.g. [data] source = "sklearn:iris" (or one [[data]] '
+            "table per data set); fix: add one.",
         )
     models = doc.get("model")
     if not models:
@@ -138,11 +158,104 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
                 f"model name {model.name!r} is used twice. Expected unique names; "
                 'fix: add name = "..." to tell them apart.',
             )
+    run = parse_run(doc.get("run", {}), src)
+    data, datasets = _parse_datasets(doc["data"], src, base_dir or Path.cwd())
+    outer_cv = _parse_outer_cv(doc, run, src)
+    cluster = parse_cluster(doc["cluster"], src) if "cluster" in doc else None
+    _check_combination(src, run, datasets, cluster)
     return StudyConfig(
         file=file,
-        data=parse_data(doc["data"], src, base_dir or Path.cwd()),
+        data=data,
         cv=parse_cv(doc.get("cv", {}), src),
-        run=parse_run(doc.get("run", {}), src),
+        run=run,
         models=parsed,
-        cluster=parse_cluster(doc["cluster"], src) if "cluster" in doc else None,
+        cluster=cluster,
+        datasets=datasets,
+        outer_cv=outer_cv,
     )
+
+
+def _check_one_kind_of_data(src: Source) -> None:
+    """``[data]`` and ``[[data]]`` together: TOML's own error would not say why."""
+    header = re.compile(r"^\s*\[\s*data\s*\]")
+    single = next((i + 1 for i, line in enumerate(src.lines) if header.match(line)), None)
+    if single is None or not src.data_starts:
+        return
+    several = src.data_starts[0] + 1
+    raise src.error(
+        min(single, several),
+        f"a [data] table (line {single}) and [[data]] tables (line {several}) together. "
+        "Expected either one [data] table (one data set) or one [[data]] table per data set "
+        "(every model runs on each); fix: write each data set as [[data]] with a name, or "
+        "remove the [[data]] tables.",
+    )
+
+
+def _parse_datasets(
+    value: Any, src: Source, base_dir: Path
+) -> tuple[DataConfig, tuple[DataConfig, ...]]:
+    """The ``[data]`` table, or the ``[[data]]`` tables (and the first of them)."""
+    if not isinstance(value, list):
+        return parse_data(value, src, base_dir), ()
+    if not value:
+        raise src.error(
+            None, "data is an empty array. Expected [[data]] tables; fix: add one per data set."
+        )
+    datasets = tuple(parse_data(table, src, base_dir, index=i) for i, table in enumerate(value))
+    names = [d.name for d in datasets]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            line = src.data_starts[i] + 1 if i < len(src.data_starts) else None
+            raise src.error(
+                line,
+                f"[[data]]: data set name {name!r} is used twice. Expected unique names (the "
+                "default is the sklearn data set's or the file's name); fix: add name = \"...\" "
+                "to tell them apart.",
+            )
+    return datasets[0], datasets
+
+
+def _parse_outer_cv(doc: dict[str, Any], run: RunConfig, src: Source) -> CVConfig | None:
+    if "outer_cv" not in doc:
+        # nested_cv's own default (outer_cv=5): 5 folds, stratified for classifiers.
+        return CVConfig(None, {}) if run.nested else None
+    if not run.nested:
+        raise src.error(
+            src.section("outer_cv")[0] + 1,
+            "[outer_cv] is only used by nested cross-validation, and [run] has no "
+            "nested = true. Expected [outer_cv] together with [run] nested = true; fix: add "
+            "nested = true to [run], or remove the [outer_cv] table.",
+        )
+    return parse_cv(doc["outer_cv"], src, name="outer_cv")
+
+
+def _check_combination(
+    src: Source, run: RunConfig, datasets: tuple[DataConfig, ...], cluster: ClusterConfig | None
+) -> None:
+    """Options that exclude each other: nested CV runs one data set, on this machine or Dask."""
+    if not run.nested:
+        if datasets and cluster is not None:
+            raise src.error(
+                src.section("cluster")[0] + 1,
+                "[cluster] with [[data]] tables: a study of several data sets does not start "
+                "batch jobs yet. Expected a [cluster] table only with one [data] table; fix: "
+                'remove [cluster] and pass --scheduler tcp://... (or [run] scheduler = "...") '
+                "for a running Dask cluster.",
+            )
+        return
+    nested_line = src.find("nested", src.section("run"), key=True)
+    if datasets:
+        raise src.error(
+            nested_line,
+            f"[run] nested = true with {len(datasets)} [[data]] tables. Expected nested "
+            "cross-validation on one [data] table; fix: use one [data] table, or remove "
+            "nested = true to compare the models across the data sets.",
+        )
+    if cluster is not None or run.scheduler is not None:
+        given = "the [cluster] table" if cluster is not None else "[run] scheduler"
+        raise src.error(
+            nested_line,
+            f"[run] nested = true with {given}: nested cross-validation runs on this "
+            'machine\'s workers (backend = "processes", "threads" or a local "dask"). '
+            f"Fix: remove {given}, or remove nested = true.",
+        )
