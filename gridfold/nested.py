@@ -58,6 +58,7 @@ seed draw from it too. Neither is reproducible in scikit-learn either.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import traceback
 from collections.abc import Sequence
@@ -135,6 +136,10 @@ class NestedResult:
         ``best_params_`` (None for a fold whose inner fits all failed).
     cv_results : tuple of dict or None
         Each outer fold's search's ``cv_results_`` (None likewise).
+    split_sizes : tuple of (int, int)
+        Each outer fold's training and test rows, in order: the ``n_train``
+        and ``n_test`` of :func:`gridfold.stats.corrected_ttest` when two
+        models' outer scores on the same outer splits are compared.
     """
 
     scores: pd.DataFrame
@@ -142,6 +147,7 @@ class NestedResult:
     refit_metric: str
     best_params: tuple[dict[str, Any] | None, ...]
     cv_results: tuple[dict[str, Any] | None, ...]
+    split_sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def test_score(self) -> np.ndarray:
@@ -185,6 +191,10 @@ def nested_cv(
     backend: str | None = None,
     store: ResultStore | str | os.PathLike[str] | None = None,
     progress: bool = False,
+    retries: int = 1,
+    fit_timeout: float | None = None,
+    scheduler: Any = None,
+    label: str | None = None,
 ) -> NestedResult:
     """Nested cross-validation of a hyperparameter search, every fit in one pool.
 
@@ -231,6 +241,19 @@ def nested_cv(
         fits it does not hold.
     progress : bool, default=False
         Show a progress bar (the inner fits, then the refits).
+    retries : int, default=1
+        Times a fit whose worker died is run again before it is recorded
+        as failed (``error_kind="crash"``).
+    fit_timeout : float, default=None
+        Seconds a fit (inner, or an outer fold's refit) may run before its
+        worker is stopped and the fit recorded as failed (``"processes"``).
+    scheduler : str or distributed.Client, default=None
+        With ``backend="dask"``: the cluster to run on.
+    label : str, default=None
+        The studies' names in the store (``"<label>"`` for the inner fits,
+        ``"<label>-refit"`` for the outer refits); default
+        ``"nested:<estimator>"``. Results are found by content, so the
+        label only names them (``gridfold status``, ``gridfold results``).
 
     Returns
     -------
@@ -266,8 +289,11 @@ def nested_cv(
         n_jobs=n_jobs,
         backend=backend,
         store=store,
+        retries=retries,
+        fit_timeout=fit_timeout,
         share=bool(getattr(search, "share", True)),
         progress=progress,
+        scheduler=scheduler,
     ).checked()  # bad options fail before the data is looked at
     _check_search(search)
     scorers, refit_metric = _scorers(search)
@@ -276,14 +302,16 @@ def nested_cv(
     outer = _outer_splits(search, X, y, groups, outer_cv)
     plan = _plan(search, X, y, groups, outer, scorers)
     with Session(execution) as session:
-        name = plan.study.models[0].name
-        run = session.run(plan.study, label=f"nested:{name}", tasks=plan.tasks())
+        name = label if label is not None else f"nested:{plan.study.models[0].name}"
+        run = session.run(plan.study, label=name, tasks=plan.tasks())
         by_task = {r.task: r for r in run.results}
         choices = [_choose(search, plan, fold, by_task, refit_metric) for fold in plan.folds]
         refits = _refit_study(search, plan, choices)
         wanted = [Task(0, o, o) for o, c in enumerate(choices) if c.error is None]
-        run = session.run(refits, label=f"nested-refit:{name}", tasks=wanted)
-    return _result(search, plan, choices, refits, run.results, refit_metric)
+        run = session.run(refits, label=f"{name}-refit", tasks=wanted)
+    result = _result(search, plan, choices, refits, run.results, refit_metric)
+    sizes = tuple((len(train), len(test)) for train, test in outer)
+    return dataclasses.replace(result, split_sizes=sizes)
 
 
 # --------------------------------------------------------------------------

@@ -285,6 +285,21 @@ def test_a_rerun_on_the_same_store_fits_nothing(tmp_path: Path) -> None:
     assert again.scores[columns].equals(first.scores[columns])
 
 
+def test_the_label_names_both_studies_in_the_store(tmp_path: Path) -> None:
+    search = _svc_search(cv=3)
+    with SQLiteStore(tmp_path / "nested.db") as store:
+        gridfold.nested_cv(search, *IRIS, outer_cv=3, store=store, label="svc")
+        studies = {row.study for row in store.rows()}
+    assert studies == {"svc", "svc-refit"}
+
+
+def test_split_sizes_are_the_outer_splits_rows() -> None:
+    outer = StratifiedKFold(4, shuffle=True, random_state=0)
+    X, y = IRIS
+    got = gridfold.nested_cv(_svc_search(cv=3), X, y, outer_cv=outer)
+    assert got.split_sizes == tuple((len(tr), len(te)) for tr, te in outer.split(X, y))
+
+
 def test_summary_is_the_mean_and_std_of_the_outer_scores() -> None:
     search, (X, y), outer_cv = CASES["callable_refit"]
     got = gridfold.nested_cv(search, X, y, outer_cv=outer_cv)
@@ -346,6 +361,8 @@ BAD_INPUT = {
         "Expected a search cv that splits every outer training part",
     ),
     "bad n_jobs": (_svc_search(), {"n_jobs": "all"}, "n_jobs"),
+    "bad retries": (_svc_search(), {"retries": -1}, "retries"),
+    "bad fit_timeout": (_svc_search(), {"fit_timeout": 0}, "fit_timeout"),
 }
 
 
