@@ -830,11 +830,17 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gridfold.config import load_config
+    from gridfold.exceptions import ConfigError, ParameterError
     from gridfold.report.html import write_report
 
     cfg = load_config(args.study)
-    if cfg.run.nested:
-        single_study_only(cfg, "report")  # a nested study's outer scores are not reported yet
+    if cfg.run.nested:  # a nested study's outer scores are not reported yet
+        raise ConfigError(
+            f"{cfg.file}: `gridfold report` does not report a study with [run] nested = true "
+            "yet; it reports a study of one [data] table or of [[data]] tables. Fix: "
+            f"`gridfold results {args.study}` prints the nested study's outer scores and verdict "
+            "(--json for every number)."
+        )
     with _open_existing_store(args) as store:
         if cfg.several_datasets:
             from gridfold.datasets_study import datasets_from_store
@@ -844,7 +850,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
             outcomes = _stored_outcome(args, cfg, store)
     study = Path(args.study)
     folder = Path(args.output) if args.output else study.with_name(study.stem + "-report")
-    written = write_report(outcomes, folder)
+    try:
+        written = write_report(outcomes, folder)
+    except OSError as exc:  # -o names a file, a folder without write permission, a full disk
+        raise ParameterError(
+            f"cannot write the report to {str(folder)!r}: {exc.strerror or exc}. Expected a "
+            "folder gridfold can create or write to; fix: pass another one with -o DIR (the "
+            "store was only read: nothing in it is lost)."
+        ) from None
     print(f"wrote {written.html} and {len(written.images)} PNG files to {folder}")
     return EXIT_OK
 

@@ -30,15 +30,16 @@ from sklearn.base import is_classifier
 
 from gridfold.comparison import CompareResult
 from gridfold.config import ModelConfig, StudyConfig
+from gridfold.exceptions import GridfoldError
 from gridfold.executors import resolve_n_jobs
-from gridfold.leaderboard import format_params
+from gridfold.leaderboard import _jsonable, format_params
 from gridfold.lifecycle import Execution
 from gridfold.nested import NestedResult, nested_cv
 from gridfold.runner import prepare
 from gridfold.store.base import ResultStore
 from gridfold.store.memory import MemoryStore
 from gridfold.store.views import CountingStore, StoredOnly
-from gridfold.verdict import ContenderTest, Verdict
+from gridfold.verdict import ContenderTest, Verdict, _decide
 
 __all__ = [
     "NestedModel",
@@ -302,9 +303,9 @@ def _run(
     outer_splits = list(outer.split(X, y, groups))
     start = time.perf_counter()
     models = []
-    for mc in cfg.models:
+    for mc, model in zip(cfg.models, prepared.study.models, strict=True):
         search = search_of(mc, cfg, cfg.cv.make(y, is_classifier(mc.estimator)), share)
-        n_candidates = len(prepared.study.models[cfg.models.index(mc)].candidates)
+        n_candidates = len(model.candidates)
         try:
             result: NestedResult | None = nested_cv(
                 search,
@@ -319,6 +320,11 @@ def _run(
             )
             error = None
         except ValueError as exc:
+            if isinstance(exc, GridfoldError):
+                # Bad input nested_cv finds before this model's first fit (a [cv] that cannot
+                # split an outer training part, say): ParameterError is a ValueError too, but
+                # it is not "every outer fold failed". The CLI's one line and exit 2.
+                raise type(exc)(f"{cfg.file}: model {mc.name!r}: {exc}") from None
             if cfg.run.error_score == "raise":  # the fit's own error, as asked
                 raise
             # Every outer fold failed (nested_cv raises, as cross_validate): the others still count.
@@ -410,12 +416,6 @@ def nested_verdict(outcome: NestedOutcome, alpha: float = ALPHA) -> Verdict:
     return Verdict(label, best, tuple(tests), tuple(notes), alpha, outcome.n_outer, n_train, n_test)
 
 
-def _decide(a: str, b: str, mean_difference: float, p_holm: float, alpha: float) -> str:
-    if math.isnan(p_holm) or p_holm > alpha:
-        return "no significant difference"
-    return f"{a} better" if mean_difference > 0 else f"{b} better"
-
-
 def verdict_lines(found: Verdict) -> list[str]:
     """The verdict for the terminal: a header for nested CV, one line per test, the notes.
 
@@ -428,18 +428,14 @@ def verdict_lines(found: Verdict) -> list[str]:
     -------
     list of str
     """
-    if not found.tests and not found.notes:
-        return []
-    lines = []
+    lines = found.lines()  # Verdict's tests and notes, under a header for nested CV
     if found.tests:
         n = len(found.tests)
-        lines.append(
+        lines[0] = (
             f"Verdict: {found.best} against each other model on the {found.n_splits} outer "
             f"folds, by outer test {found.metric} (corrected t-test, p Holm-adjusted over {n} "
             f"test{'s' * (n != 1)}, alpha {found.alpha:g}):"
         )
-    lines.extend(test.line() for test in found.tests)
-    lines.extend(f"note: {note}" for note in found.notes)
     return lines
 
 
@@ -578,18 +574,3 @@ def nested_json(outcome: NestedOutcome, found: Verdict) -> dict[str, Any]:
         "verdict": found.to_dict(),
         "n_fits_run": outcome.n_fits_run,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: NumPy scalars unwrapped, NaN as None, estimators as their repr."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)

@@ -9,6 +9,8 @@ skips without them, unless ``GRIDFOLD_REQUIRE_BROWSER=1`` (set by ``.ci/run``): 
 from __future__ import annotations
 
 import base64
+import html
+import math
 import os
 import re
 import shutil
@@ -22,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from sklearn.datasets import load_iris, load_wine
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
@@ -279,13 +283,16 @@ def compared(iris: tuple[np.ndarray, np.ndarray]) -> gridfold.CompareResult:
     return gridfold.compare(MODELS, *iris, cv=4, n_jobs=1)
 
 
-def test_compare_to_frame_one_row_per_model_and_split(compared: gridfold.CompareResult) -> None:
+def test_compare_to_frame_one_row_per_model_and_split(
+    compared: gridfold.CompareResult, iris: tuple[np.ndarray, np.ndarray]
+) -> None:
     frame = compared.to_frame()
     assert frame.shape[0] == 3 * 4
     assert frame["model"].tolist() == [m for m in MODELS for _ in range(4)]
     assert frame["split"].tolist() == list(range(4)) * 3
-    merged = frame.merge(compared.scores, on=["model", "split"], suffixes=("", "_orig"))
-    np.testing.assert_array_equal(merged["test_score"], merged["test_score_orig"])
+    for name, estimator in MODELS.items():  # each row is that model's fit on that split
+        expected = cross_validate(estimator, *iris, cv=4)["test_score"]
+        np.testing.assert_array_equal(frame.loc[frame["model"] == name, "test_score"], expected)
 
 
 def test_compare_plots(compared: gridfold.CompareResult) -> None:
@@ -349,9 +356,13 @@ def _images(page: str) -> list[bytes]:
     return [base64.b64decode(s.split(",", 1)[1]) for s in sources]
 
 
-def test_write_report_one_study(tmp_path: Path) -> None:
-    outcome = _outcome("iris")
-    report = write_report(outcome, tmp_path / "out")
+@pytest.fixture(scope="module")
+def iris_outcome() -> StudyOutcome:
+    return _outcome("iris")
+
+
+def test_write_report_one_study(tmp_path: Path, iris_outcome: StudyOutcome) -> None:
+    report = write_report(iris_outcome, tmp_path / "out")
     page = report.html.read_text(encoding="utf-8")
     names = sorted(p.name for p in report.images)
     assert names == ["fold_scores.png", "param_svc.png", "param_tree.png", "times.png"]
@@ -366,10 +377,83 @@ def test_write_report_one_study(tmp_path: Path) -> None:
     assert "Across" not in page  # one data set: no critical-difference diagram
 
 
-def test_write_report_several_datasets_has_a_critical_difference_diagram(
-    tmp_path: Path,
+def _best_table_rows(page: str) -> dict[str, list[str]]:
+    """The cells of the page's first table (each model's best candidate), by model."""
+    table = page.split("<table>", 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        if cells:
+            rows[cells[1]] = cells
+    return rows
+
+
+def _pvalue_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def test_report_tests_equal_the_formulas_on_sklearn_s_best_candidates(
+    tmp_path: Path, iris_outcome: StudyOutcome
 ) -> None:
-    outcomes = {"iris": _outcome("iris"), "wine": _outcome("wine")}
+    """Each model's best candidate as scikit-learn's search picks it, and against the best
+    one the corrected t-test (Holm over the two others) and the Bayesian correlated t-test,
+    computed here from their formulas with n_train and n_test the splits' sizes."""
+    X, y = load_iris(return_X_y=True)
+    cv = StratifiedKFold(3)
+    searches = {
+        "nb": GridSearchCV(GaussianNB(), {}, cv=cv),
+        "svc": GridSearchCV(SVC(), {"C": [0.01, 0.1, 1.0, 10.0]}, cv=cv),
+        "tree": GridSearchCV(
+            DecisionTreeClassifier(random_state=0),
+            {"max_depth": [1, 3, None], "criterion": ["gini", "entropy"]},
+            cv=cv,
+        ),
+    }
+    splits, means, stds = {}, {}, {}
+    for name, search in searches.items():
+        search.fit(X, y)
+        res, i = search.cv_results_, search.best_index_
+        splits[name] = np.array([res[f"split{k}_test_score"][i] for k in range(3)])
+        means[name], stds[name] = res["mean_test_score"][i], res["std_test_score"][i]
+    sizes = np.array([(len(tr), len(te)) for tr, te in cv.split(X, y)], dtype=float)
+    n_train, n_test = sizes.mean(axis=0)
+    best = max(means, key=means.__getitem__)
+    others = [m for m in searches if m != best]
+    raw, probabilities = {}, {}
+    for other in others:
+        d = splits[best] - splits[other]
+        scale = math.sqrt(np.var(d, ddof=1) * (1 / 3 + n_test / n_train))
+        raw[other] = float(2 * scipy.stats.t.sf(abs(d.mean() / scale), 2))
+        posterior = scipy.stats.t(2, loc=d.mean(), scale=scale)
+        rope = 0.01
+        probabilities[other] = (
+            posterior.sf(rope),
+            posterior.cdf(rope) - posterior.cdf(-rope),
+            posterior.cdf(-rope),
+        )
+    low, high = sorted(others, key=raw.__getitem__)  # Holm, by hand, over the two tests
+    holm = {low: min(1.0, 2 * raw[low])}
+    holm[high] = min(1.0, max(holm[low], raw[high]))
+
+    page = write_report(iris_outcome, tmp_path).html.read_text(encoding="utf-8")
+    rows = _best_table_rows(page)
+    assert set(rows) == set(searches)
+    assert rows[best][4] == "(best)"
+    for name in searches:
+        assert rows[name][3] == f"{means[name]:.4f} ± {stds[name]:.4f}"
+    for other in others:
+        cells = rows[other]
+        assert cells[4] == _pvalue_text(holm[other]), other
+        diff = means[best] - means[other]
+        said = "no significant difference" if holm[other] > 0.05 else f"{best} better"
+        assert diff > 0 and cells[5] == said, other
+        assert cells[6:9] == [f"{p:.3f}" for p in probabilities[other]], other
+
+
+def test_write_report_several_datasets_has_a_critical_difference_diagram(
+    tmp_path: Path, iris_outcome: StudyOutcome
+) -> None:
+    outcomes = {"iris": iris_outcome, "wine": _outcome("wine")}
     report = write_report(outcomes, tmp_path)
     page = report.html.read_text(encoding="utf-8")
     assert "<h2>Across 2 data sets</h2>" in page
@@ -377,6 +461,24 @@ def test_write_report_several_datasets_has_a_critical_difference_diagram(
     names = {p.name for p in report.images}
     assert {"critical_difference.png", "iris-fold_scores.png", "wine-times.png"} <= names
     assert len(_images(page)) == len(report.images) == 9
+
+
+def test_write_report_keeps_the_plots_of_models_whose_names_share_a_file_name(
+    tmp_path: Path,
+) -> None:
+    models = "".join(
+        f'[[model]]\nname = "{name}"\nestimator = "sklearn.neighbors.KNeighborsClassifier"\n'
+        "grid = { n_neighbors = [1, 5] }\n"
+        for name in ("knn a", "knn_a")
+    )
+    text = '[data]\nsource = "sklearn:iris"\n[cv]\nn_splits = 3\n' + models
+    outcome = run_config(parse_config(text, file="s.toml"), n_jobs=1, progress=False)
+    report = write_report(outcome, tmp_path)
+    names = [p.name for p in report.images]
+    assert "param_knn_a.png" in names and "param_knn_a-2.png" in names
+    assert len(set(names)) == len(names) == 4
+    page = report.html.read_text(encoding="utf-8")
+    assert _images(page) == [p.read_bytes() for p in report.images]
 
 
 # --------------------------------------------------------------------------
@@ -442,6 +544,14 @@ def _assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) 
     assert len(lines) == 1 and lines[0].startswith("gridfold: error: "), done.stderr
     for word in words:
         assert word in lines[0]
+
+
+def test_cli_report_to_a_path_that_is_a_file(tmp_path: Path, ran_study: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    done = _gridfold("report", ran_study, "-o", taken, cwd=ran_study.parent)
+    _assert_one_line_error(done, "cannot write the report", "-o DIR")
+    assert taken.read_text() == "not a folder"
 
 
 def test_cli_report_without_a_store(tmp_path: Path) -> None:

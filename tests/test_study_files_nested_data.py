@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 from sklearn.datasets import load_breast_cancer, load_iris, load_wine
@@ -34,6 +35,8 @@ from sklearn.tree import DecisionTreeClassifier
 from gridfold.config import parse_config
 from gridfold.config.cv import CVConfig
 from gridfold.exceptions import ConfigError
+from gridfold.nested import NestedResult
+from gridfold.nested_study import NestedModel, NestedOutcome, nested_verdict, verdict_lines
 from gridfold.store import SQLiteStore
 
 # --------------------------------------------------------------------------
@@ -365,6 +368,69 @@ def test_nested_verdict_is_the_corrected_t_test_over_outer_folds(
     assert line in nested_runs["first"].stdout
 
 
+def _nested_model(name: str, scores: list[float] | None) -> NestedModel:
+    if scores is None:
+        return NestedModel(name, "grid", 2, None, "every fit failed (ValueError: boom)")
+    n = len(scores)
+    frame = pd.DataFrame(
+        {
+            "fold": range(n),
+            "test_score": scores,
+            "best_score": np.nan,
+            "fit_time": 0.1,
+            "score_time": 0.01,
+            "fit_error": None,
+        }
+    )
+    result = NestedResult(frame, ["score"], "score", ({},) * n, (None,) * n)
+    return NestedModel(name, "grid", 2, result)
+
+
+def test_nested_verdict_tests_the_best_against_each_scored_model_holm_over_those() -> None:
+    """Holm over the models tested only; n_train and n_test the outer splits' mean sizes."""
+    scores = {
+        "b": [0.85, 0.90, 0.86, 0.87, 0.90],
+        "a": [0.90, 0.92, 0.88, 0.91, 0.93],  # the best, by mean
+        "c": [0.89, 0.91, 0.88, 0.90, 0.91],
+        "d": [0.99, math.nan, 0.99, 0.99, 0.99],  # a failed outer fold: no test
+    }
+    models = [_nested_model(n, v) for n, v in scores.items()] + [_nested_model("e", None)]
+    sizes = ((120, 30), (121, 29), (119, 31), (120, 30), (121, 29))
+    outcome = NestedOutcome(
+        config=parse_config(NESTED),
+        models=tuple(models),
+        metric_labels={"score": "accuracy"},
+        refit_metric="score",
+        dataset="d",
+        outer_splitter="outer",
+        inner_splitter="inner",
+        split_sizes=sizes,
+        n_fits_run=0,
+        n_workers=1,
+        backend="sequential",
+        wall_time=0.0,
+    )
+    found = nested_verdict(outcome)
+    n_train, n_test = 120.2, 29.8
+    assert found.best == "a"
+    assert (found.n_train, found.n_test) == pytest.approx((n_train, n_test), abs=1e-12)
+    a = np.array(scores["a"])
+    p = {m: _corrected_pvalue(a, np.array(scores[m]), n_train, n_test) for m in ("b", "c")}
+    low, high = sorted(p, key=p.__getitem__)
+    holm = {low: min(1.0, 2 * p[low])}
+    holm[high] = min(1.0, max(holm[low], p[high]))
+    assert [t.b for t in found.tests] == ["c", "b"]  # nearest to the best first
+    for test in found.tests:
+        assert test.a == "a" and test.n_splits == 5
+        assert test.pvalue == pytest.approx(p[test.b], rel=1e-9)
+        assert test.pvalue_holm == pytest.approx(holm[test.b], rel=1e-9)
+    assert any(n.startswith("d: not tested: an outer fold failed") for n in found.notes)
+    assert any(n.startswith("e: not tested: every outer fold failed") for n in found.notes)
+    lines = verdict_lines(found)
+    assert lines[0].startswith("Verdict: a against each other model on the 5 outer folds")
+    assert "Holm-adjusted over 2 tests" in lines[0]
+
+
 def test_nested_rerun_fits_nothing_and_results_read_the_store(
     nested_runs: dict[str, Any],
 ) -> None:
@@ -471,6 +537,11 @@ BAD_CASES = {
     "status_of_nested": (NESTED, ["status", "study.toml"]),
     "output_with_datasets": (DATASETS, ["run", "study.toml", "-o", "out.csv"]),
     "timeout_with_nested": (NESTED, ["run", "study.toml", "--fit-timeout", "5"]),
+    # iris's outer training parts hold 33 or 34 rows of a class: too few for 40 inner folds
+    "inner_cv_too_fine": (
+        NESTED.replace("n_splits = 3", "n_splits = 40", 1),
+        ["run", "study.toml", "-q"],
+    ),
     "check_nested": (NESTED, ["check", "study.toml"]),
     "check_datasets": (DATASETS, ["check", "study.toml"]),
 }
@@ -497,6 +568,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         ("status_of_nested", "`gridfold status` handles a study of one [data] table"),
         ("output_with_datasets", "-o/--output is not supported for a study with [[data]]"),
         ("timeout_with_nested", "--fit-timeout is not supported for a study with [run] nested"),
+        ("inner_cv_too_fine", "model 'svc': n_splits=40 cannot be greater than the number"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(bad_runs: dict[str, Run], case: str, says: str) -> None:

@@ -104,7 +104,10 @@ class _Page:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=_DPI)
         data = buffer.getvalue()
-        path = self.folder / f"{_slug(name)}.png"
+        stem = _slug(name)
+        path, n = self.folder / f"{stem}.png", 2
+        while path in self.images:  # two names with one slug ("svc rbf", "svc_rbf"): keep both
+            path, n = self.folder / f"{stem}-{n}.png", n + 1
         path.write_bytes(data)
         self.images.append(path)
         width = round(fig.get_figwidth() * 96)
@@ -220,10 +223,7 @@ def _best_table(page: _Page, outcome: StudyOutcome, best: pd.DataFrame) -> None:
         model = str(row["model"])
         cells = [f'<td class="num">{row["rank"]}</td>', f"<td>{_e(model)}</td>"]
         cells.append(f"<td>{_e(row['params'])}</td>")
-        for metric in labels:
-            mean, std = row[f"mean_test_{metric}"], row[f"std_test_{metric}"]
-            text = "failed" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
-            cells.append(f'<td class="num">{text}</td>')
+        cells += _mean_std_cells(row, labels)
         test = tests.get(model)
         if i == 0:
             cells += ['<td class="num">(best)</td>', "<td></td>"]
@@ -259,6 +259,16 @@ def _best_table(page: _Page, outcome: StudyOutcome, best: pd.DataFrame) -> None:
         page.add(f'<ul class="verdict">{items}</ul>')
 
 
+def _mean_std_cells(row: pd.Series, labels: list[str]) -> list[str]:
+    """A leaderboard row's ``mean ± std`` of each metric, as table cells."""
+    cells = []
+    for metric in labels:
+        mean, std = row[f"mean_test_{metric}"], row[f"std_test_{metric}"]
+        text = "failed" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+        cells.append(f'<td class="num">{text}</td>')
+    return cells
+
+
 def _bayesian(outcome: StudyOutcome, best: pd.DataFrame) -> pd.DataFrame | None:
     """The Bayesian test of every model's best against the best one's, or None.
 
@@ -289,16 +299,15 @@ def _bayesian(outcome: StudyOutcome, best: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def _best_split_scores(outcome: StudyOutcome, best: pd.DataFrame) -> pd.DataFrame:
-    """Rows = splits, columns = models (best first): each best candidate's test scores."""
-    by_name = {m.name: m for m in outcome.models}
-    columns = {}
-    for name, candidate in zip(best["model"], best["candidate"], strict=True):
-        res = by_name[name].cv_results
-        columns[str(name)] = [
-            float(res[f"split{k}_test_{outcome.refit_metric}"][int(candidate)])
-            for k in range(outcome.n_splits)
-        ]
-    return pd.DataFrame(columns, index=pd.RangeIndex(outcome.n_splits, name="split"))
+    """Rows = splits, columns = models (best first): each best candidate's test scores.
+
+    The scores the verdict tests (:func:`gridfold.verdict.best_comparison`), one column each.
+    """
+    label = _label(outcome, outcome.refit_metric)
+    scores = best_comparison(outcome).scores
+    table = scores.pivot(index="split", columns="model", values=f"test_{label}")
+    table.columns.name = None
+    return table[[str(n) for n in best["model"]]]
 
 
 def _param_section(page: _Page, outcome: StudyOutcome, prefix: str) -> None:
@@ -355,10 +364,7 @@ def _candidates_table(page: _Page, outcome: StudyOutcome) -> None:
     for _, row in frame.iterrows():
         cells = [f'<td class="num">{row["rank"]}</td>', f"<td>{_e(row['model'])}</td>"]
         cells.append(f"<td>{_e(row['params'])}</td>")
-        for metric in labels:
-            mean, std = row[f"mean_test_{metric}"], row[f"std_test_{metric}"]
-            text = "failed" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
-            cells.append(f'<td class="num">{text}</td>')
+        cells += _mean_std_cells(row, labels)
         cells.append(f'<td class="num">{row["mean_fit_time"]:.3f}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)

@@ -275,8 +275,8 @@ def _heatmap(
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
     fig.colorbar(image, ax=ax, label=f"mean test {label}")
-    low, high = np.nanmin(grid) if np.isfinite(grid).any() else 0.0, np.nanmax(grid)
-    middle = (low + high) / 2 if np.isfinite(high) else 0.0
+    scored = np.isfinite(grid).any()  # np.nanmin/nanmax warn on a grid of failures only
+    middle = (np.nanmin(grid) + np.nanmax(grid)) / 2 if scored else 0.0
     small = len(cols.keys) <= 8 and len(rows.keys) <= 12  # room for text in each cell
     for r in range(grid.shape[0]):
         for c in range(grid.shape[1]):
