@@ -656,6 +656,43 @@ def test_report_in_headless_chromium(chromium: Any, cli_report: Path, tmp_path: 
     assert width > 0 and shot_height > 0
 
 
+def test_the_digits_example_report_in_headless_chromium(chromium: Any, tmp_path: Path) -> None:
+    """The issue's own example: its report loads cleanly, every plot shows, one row per model.
+
+    With GRIDFOLD_SCREENSHOTS set to a folder, the screenshot is copied there.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    study = tmp_path / "digits_compare.toml"
+    shutil.copy(EXAMPLES / "digits_compare.toml", study)
+    done = _gridfold("run", study, "-q", "--n-jobs", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _gridfold("report", study, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "digits_compare-report" / "report.html"
+    driver = chromium
+    driver.get(page.resolve().as_uri())
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    sizes = driver.execute_script(
+        "return Array.from(document.images).map(function (img) {"
+        "  var box = img.getBoundingClientRect();"
+        "  return [img.naturalWidth, box.width, box.height]; })"
+    )
+    # per-split scores, one plot per tuned model (logreg, svc, knn, forest), time per model
+    assert len(sizes) == 6 and all(w > 0 and bw > 0 and bh > 0 for w, bw, bh in sizes)
+    text = driver.execute_script("return document.body.innerText")
+    for model in ("svc", "knn", "forest", "logreg", "naive_bayes"):
+        assert model in text
+    driver.set_window_size(1280, driver.execute_script("return document.body.scrollHeight") + 50)
+    shot = tmp_path / "digits_report.png"
+    assert driver.save_screenshot(str(shot))
+    if os.environ.get("GRIDFOLD_SCREENSHOTS"):
+        shutil.copy(shot, Path(os.environ["GRIDFOLD_SCREENSHOTS"]) / shot.name)
+
+
 SEVERAL = """
 [[data]]
 name = "iris"
