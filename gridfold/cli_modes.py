@@ -56,13 +56,6 @@ def _check_options(args: argparse.Namespace, cfg: StudyConfig) -> None:
     """Options of ``gridfold run`` these studies do not take: an error, not silence."""
     unsupported = [("-o/--output", args.output is not None), ("--cluster", args.cluster)]
     unsupported.append(("--jobs", args.jobs is not None))
-    if cfg.run.nested:
-        # nested_cv takes no timeout, retry count or scheduler.
-        unsupported += [
-            ("--fit-timeout", args.fit_timeout is not None),
-            ("--retries", args.retries != 1),
-            ("--scheduler", args.scheduler is not None),
-        ]
     given = [flag for flag, present in unsupported if present]
     if given:
         raise ParameterError(
@@ -145,6 +138,9 @@ def _run_nested(
         store=store,
         progress=progress,
         share=not args.no_share,
+        retries=args.retries,
+        fit_timeout=args.fit_timeout,
+        scheduler=args.scheduler,
     )
 
 

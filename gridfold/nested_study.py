@@ -221,6 +221,9 @@ def run_nested(
     store: ResultStore | None = None,
     progress: bool = False,
     share: bool = True,
+    retries: int = 1,
+    fit_timeout: float | None = None,
+    scheduler: Any = None,
 ) -> NestedOutcome:
     """Nested cross-validation of every model of a ``[run] nested = true`` study.
 
@@ -236,6 +239,10 @@ def run_nested(
         A progress bar per model (stderr).
     share : bool, default=True
         Let one fit answer several candidates where that is exact.
+    retries, fit_timeout : default=1, None
+        As :func:`gridfold.nested_cv`'s.
+    scheduler : str or distributed.Client, default=None
+        A Dask cluster to run on; overrides ``[run] scheduler``.
 
     Returns
     -------
@@ -256,6 +263,11 @@ def run_nested(
         progress=progress,
         share=share,
         counted=counting,
+        execution={
+            "retries": retries,
+            "fit_timeout": fit_timeout,
+            "scheduler": scheduler or cfg.run.scheduler,
+        },
     )
 
 
@@ -292,7 +304,9 @@ def _run(
     progress: bool,
     share: bool,
     counted: CountingStore | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> NestedOutcome:
+    """Every model's nested CV; ``execution``: more of :func:`nested_cv`'s options."""
     assert cfg.outer_cv is not None, "run_nested needs a study with [run] nested = true"
     prepared = prepare(cfg)  # every model checked against the data before any fit
     data = prepared.study.data
@@ -317,6 +331,8 @@ def _run(
                 backend=backend,
                 store=store,
                 progress=progress,
+                label=f"nested:{mc.name}",
+                **(execution or {}),
             )
             error = None
         except ValueError as exc:

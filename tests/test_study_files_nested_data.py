@@ -272,9 +272,15 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (roots["data"] / "study.toml").write_text(DATASETS)
     run = ["run", "study.toml", "-j", "2"]
     found: dict[str, Any] = {}
+    # The first nested run takes the executor's options too (the results must not change).
+    extra = {"nested": ["--fit-timeout", "120", "--retries", "2"], "data": []}
     found.update(
-        _in_parallel({f"{k}.first": (r, [*run, "--no-progress"]) for k, r in roots.items()})
+        _in_parallel(
+            {f"{k}.first": (r, [*run, "--no-progress", *extra[k]]) for k, r in roots.items()}
+        )
     )
+    with SQLiteStore(roots["nested"] / "study.gridfold.db") as store:
+        found["nested.studies"] = {row.study for row in store.rows()}
     rows = {k: _rows(r / "study.gridfold.db") for k, r in roots.items()}
     found.update(_in_parallel({f"{k}.again": (r, [*run, "--json"]) for k, r in roots.items()}))
     rows_again = {k: _rows(r / "study.gridfold.db") for k, r in roots.items()}
@@ -330,6 +336,11 @@ def test_nested_run_prints_sklearn_s_outer_scores_and_choices(
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             assert re.search(rf"│\s+{fold} │\s+{score:.4f} │\s+[\d.]+ │ {shown}\s", table)
     assert re.search(r"\n\d+ fits run in ", run.stdout)
+
+
+def test_each_models_fits_are_stored_under_its_name(nested_runs: dict[str, Any]) -> None:
+    names = [f"nested:{name}" for name in NESTED_MODELS]
+    assert nested_runs["studies"] == {*names, *(f"{n}-refit" for n in names)}
 
 
 def test_nested_json_equals_cross_validate_of_grid_search_cv(
@@ -536,7 +547,7 @@ BAD_CASES = {
     "results_without_store": (NESTED, ["results", "study.toml"]),
     "status_of_nested": (NESTED, ["status", "study.toml"]),
     "output_with_datasets": (DATASETS, ["run", "study.toml", "-o", "out.csv"]),
-    "timeout_with_nested": (NESTED, ["run", "study.toml", "--fit-timeout", "5"]),
+    "jobs_with_nested": (NESTED, ["run", "study.toml", "--jobs", "2"]),
     # iris's outer training parts hold 33 or 34 rows of a class: too few for 40 inner folds
     "inner_cv_too_fine": (
         NESTED.replace("n_splits = 3", "n_splits = 40", 1),
@@ -567,7 +578,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         ("results_without_store", "no results store at"),
         ("status_of_nested", "`gridfold status` handles a study of one [data] table"),
         ("output_with_datasets", "-o/--output is not supported for a study with [[data]]"),
-        ("timeout_with_nested", "--fit-timeout is not supported for a study with [run] nested"),
+        ("jobs_with_nested", "--jobs is not supported for a study with [run] nested"),
         ("inner_cv_too_fine", "model 'svc': n_splits=40 cannot be greater than the number"),
     ],
 )

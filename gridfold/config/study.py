@@ -251,11 +251,11 @@ def _check_combination(
             "cross-validation on one [data] table; fix: use one [data] table, or remove "
             "nested = true to compare the models across the data sets.",
         )
-    if cluster is not None or run.scheduler is not None:
-        given = "the [cluster] table" if cluster is not None else "[run] scheduler"
+    if cluster is not None:
         raise src.error(
             nested_line,
-            f"[run] nested = true with {given}: nested cross-validation runs on this "
-            'machine\'s workers (backend = "processes", "threads" or a local "dask"). '
-            f"Fix: remove {given}, or remove nested = true.",
+            "[run] nested = true with the [cluster] table: nested cross-validation does not "
+            "start batch jobs yet. Expected this machine's workers or a running Dask cluster; "
+            'fix: remove [cluster] and pass --scheduler tcp://... (or [run] scheduler = "..."), '
+            "or remove nested = true.",
         )
