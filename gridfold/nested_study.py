@@ -263,7 +263,7 @@ def run_nested(
         progress=progress,
         share=share,
         counted=counting,
-        execution={
+        options={
             "retries": retries,
             "fit_timeout": fit_timeout,
             "scheduler": scheduler or cfg.run.scheduler,
@@ -304,9 +304,9 @@ def _run(
     progress: bool,
     share: bool,
     counted: CountingStore | None = None,
-    execution: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> NestedOutcome:
-    """Every model's nested CV; ``execution``: more of :func:`nested_cv`'s options."""
+    """Every model's nested CV; ``options``: more of :func:`nested_cv`'s execution options."""
     assert cfg.outer_cv is not None, "run_nested needs a study with [run] nested = true"
     prepared = prepare(cfg)  # every model checked against the data before any fit
     data = prepared.study.data
@@ -332,7 +332,7 @@ def _run(
                 store=store,
                 progress=progress,
                 label=f"nested:{mc.name}",
-                **(execution or {}),
+                **(options or {}),
             )
             error = None
         except ValueError as exc:
@@ -350,7 +350,8 @@ def _run(
     if isinstance(cfg.run.scoring, str):
         labels = {"score": cfg.run.scoring}
     # What nested_cv ran on (it does not say): the same resolution its Execution makes.
-    execution = Execution(n_jobs=n_jobs, backend=backend).checked()
+    scheduler = (options or {}).get("scheduler")
+    execution = Execution(n_jobs=n_jobs, backend=backend, scheduler=scheduler).checked()
     return NestedOutcome(
         config=cfg,
         models=tuple(models),
