@@ -13,13 +13,14 @@ again resumes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -628,7 +629,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             err.print(f"gridfold: Dask dashboard: {link}", markup=False, highlight=False)
 
     store = None if args.no_store else SQLiteStore(_store_path(args))
-    try:
+    with keeping_results(store):
         outcome = run_config(
             cfg,
             n_jobs=args.n_jobs,
@@ -643,6 +644,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             cluster=_cluster_config(args, cfg),
         )
+    _report(args, outcome)
+    return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
+
+
+@contextlib.contextmanager
+def keeping_results(store: SQLiteStore | None) -> Iterator[None]:
+    """Close ``store`` after a run; if the run stops early, say where its results are kept.
+
+    A failed executor becomes one line that also says how to resume; Ctrl-C or
+    SIGTERM print the same before they propagate.
+    """
+    try:
+        yield
     except ExecutorError as exc:
         if store is None:
             raise
@@ -661,8 +675,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
-    _report(args, outcome)
-    return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
 
 
 def _cluster_config(args: argparse.Namespace, cfg: Any) -> Any:

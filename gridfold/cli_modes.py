@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from gridfold.exceptions import ConfigError, ExecutorError, ParameterError
+from gridfold.exceptions import ConfigError, ParameterError
 
 if TYPE_CHECKING:  # gridfold.cli imports this module: keep `gridfold --version` light
     from gridfold.config import StudyConfig
@@ -81,35 +80,17 @@ def run_mode(args: argparse.Namespace, cfg: StudyConfig, err: Console) -> int:
     int
         The exit status: 1 when every fit (every outer fold) failed, else 0.
     """
-    from gridfold.cli import _store_path, _Terminated
+    from gridfold.cli import _store_path, keeping_results
     from gridfold.store.sqlite import SQLiteStore
 
     _check_options(args, cfg)
     progress = not (args.no_progress or args.quiet)
     store = None if args.no_store else SQLiteStore(_store_path(args))
-    try:
+    with keeping_results(store):
         if cfg.run.nested:
             outcome: Any = _run_nested(args, cfg, err, store, progress)
         else:
             outcome = _run_datasets(args, cfg, err, store, progress)
-    except ExecutorError as exc:
-        if store is None:
-            raise
-        raise ExecutorError(
-            f"{exc}; {len(store)} results are kept in {store.path}: run the same command "
-            "again to resume"
-        ) from None
-    except (KeyboardInterrupt, _Terminated):
-        if store is not None:
-            print(
-                f"gridfold: stopped; {len(store)} results are kept in {store.path}: run the "
-                "same command again to resume",
-                file=sys.stderr,
-            )
-        raise
-    finally:
-        if store is not None:
-            store.close()
     _report(args, outcome, quiet=args.quiet)
     return EXIT_ALL_FAILED if outcome.n_failed == outcome.n_fits else EXIT_OK
 
