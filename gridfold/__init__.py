@@ -1,8 +1,8 @@
 """gridfold: parallel model selection, exact to scikit-learn.
 
 Compare learning algorithms with (repeated) k-fold cross-validation and tune
-hyperparameters with grid and random search, sequentially or on all cores of
-one machine (worker processes or threads).
+hyperparameters with grid, random and successive-halving search, sequentially
+or on all cores of one machine (worker processes or threads).
 
 Public names are imported on first use, so ``import gridfold`` (and the
 ``gridfold`` command's ``--help``) does not pay for importing scikit-learn.
@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "GridSearchCV": "gridfold.search",
     "RandomizedSearchCV": "gridfold.search",
+    "HalvingGridSearchCV": "gridfold.halving",
+    "HalvingRandomSearchCV": "gridfold.halving",
     "compare": "gridfold.comparison",
     "CompareResult": "gridfold.comparison",
     "MultiCompareResult": "gridfold.comparison",
@@ -36,6 +38,8 @@ _PUBLIC = {
 __all__ = [
     "GridSearchCV",
     "RandomizedSearchCV",
+    "HalvingGridSearchCV",
+    "HalvingRandomSearchCV",
     "compare",
     "CompareResult",
     "MultiCompareResult",
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
         ParameterTypeError,
     )
     from gridfold.executors import available_backends
+    from gridfold.halving import HalvingGridSearchCV, HalvingRandomSearchCV
     from gridfold.nested import NestedResult, nested_cv
     from gridfold.search import GridSearchCV, RandomizedSearchCV
     from gridfold.stats import FiveByTwo

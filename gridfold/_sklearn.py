@@ -36,6 +36,16 @@ from sklearn.linear_model._ridge import (
 from sklearn.metrics._pairwise_distances_reduction import ArgKmin, ArgKminClassMode
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
+
+# Straight from the private module rather than through sklearn.experimental's
+# enable_halving_search_cv, which also sets the classes on sklearn.model_selection
+# (and its __all__): importing gridfold must not change what scikit-learn exports.
+from sklearn.model_selection._search_successive_halving import (
+    HalvingGridSearchCV as SkHalvingGridSearchCV,
+)
+from sklearn.model_selection._search_successive_halving import (
+    HalvingRandomSearchCV as SkHalvingRandomSearchCV,
+)
 from sklearn.model_selection._validation import (
     _fit_and_score,
     _insert_error_scores,
@@ -70,6 +80,8 @@ __all__ = [
     "validate_params",
     "warn_or_raise_about_fit_failures",
     "safe_split",
+    "SkHalvingGridSearchCV",
+    "SkHalvingRandomSearchCV",
     "Tree",
     "callbacks_to_propagate",
     # for path families

@@ -1,12 +1,19 @@
 """A pytest plugin that runs scikit-learn's own search tests on gridfold's classes.
 
 scikit-learn ships its tests in the wheel. With this plugin, the names
-``GridSearchCV`` and ``RandomizedSearchCV`` of :mod:`sklearn.model_selection`
-are gridfold's before any test module is imported, so
-``sklearn/model_selection/tests/test_search.py`` tests gridfold::
+``GridSearchCV``, ``RandomizedSearchCV``, ``HalvingGridSearchCV`` and
+``HalvingRandomSearchCV`` of :mod:`sklearn.model_selection` are gridfold's
+before any test module is imported, so
+``sklearn/model_selection/tests/test_search.py`` and
+``test_successive_halving.py`` test gridfold::
 
     python -m pytest -p gridfold.testing.sklearn_swap --pyargs \\
-        sklearn.model_selection.tests.test_search
+        sklearn.model_selection.tests.test_search \\
+        sklearn.model_selection.tests.test_successive_halving
+
+The halving classes are swapped in after scikit-learn's experimental flag
+(``sklearn.experimental.enable_halving_search_cv``) has run, which the halving
+tests import: run later, it would put scikit-learn's classes back.
 
 The swap lasts for that pytest process only. After collection the plugin
 checks that the test module really holds gridfold's classes, so a run that
@@ -21,7 +28,7 @@ from typing import Any
 __all__ = ["SWAPPED", "pytest_configure", "pytest_collection_finish", "pytest_report_header"]
 
 #: The names swapped in ``sklearn.model_selection``, and gridfold's class for each.
-SWAPPED = ("GridSearchCV", "RandomizedSearchCV")
+SWAPPED = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV")
 
 
 def _gridfold_classes() -> dict[str, type]:
@@ -32,6 +39,10 @@ def _gridfold_classes() -> dict[str, type]:
 
 def pytest_configure(config: Any) -> None:
     """Put gridfold's classes in ``sklearn.model_selection`` before tests are imported."""
+    # The halving tests import this flag, which sets scikit-learn's halving classes on
+    # sklearn.model_selection when it first runs: run it now, so the test's import
+    # finds it done and keeps gridfold's classes set below.
+    import sklearn.experimental.enable_halving_search_cv  # noqa: F401
     import sklearn.model_selection
 
     for name, cls in _gridfold_classes().items():

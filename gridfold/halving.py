@@ -1,0 +1,253 @@
+"""``HalvingGridSearchCV`` and ``HalvingRandomSearchCV``: scikit-learn's, on gridfold's engine.
+
+Successive halving evaluates every candidate with a small budget (the
+``resource``: training samples, or an estimator parameter such as
+``n_estimators``), keeps the best ``1 / factor`` of them, evaluates those with
+``factor`` times the budget, and so on. Both classes subclass scikit-learn's
+(``sklearn/model_selection/_search_successive_halving.py``) and keep its
+``_run_search``, which plans the rungs, subsamples the rows
+(``_SubsampleMetaSplitter``) and keeps the top candidates of each rung: only
+``evaluate_candidates`` is gridfold's (:class:`gridfold.searchcv.EngineSearchMixin`),
+called once per rung, each call one study on the pool the search keeps open
+for the whole ``fit``. So the rungs, their candidates, their training rows and
+``cv_results_`` (with ``iter`` and ``n_resources``) are scikit-learn's.
+
+scikit-learn still marks these classes experimental: its own import needs
+``from sklearn.experimental import enable_halving_search_cv``, which also puts
+them on :mod:`sklearn.model_selection`. gridfold's need no flag and do not do
+that: they are built on the private module directly (:mod:`gridfold._sklearn`),
+so importing them leaves scikit-learn's namespace as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+from gridfold import _sklearn
+from gridfold._sklearn import SkHalvingGridSearchCV, SkHalvingRandomSearchCV
+from gridfold.report.mixins import SearchReportMixin
+from gridfold.search import _DISTRIBUTIONS, _GRID, _SEARCH_PARAMS_DOC
+from gridfold.searchcv import EXTRA_CONSTRAINTS, EngineSearchMixin, sklearn_error_with_fix
+
+__all__ = ["HalvingGridSearchCV", "HalvingRandomSearchCV"]
+
+# The execution parameters as GridSearchCV documents them; what follows them there
+# (pre_dispatch, the refit during the search) does not hold for halving, whose
+# search has no pre_dispatch and refits after the last rung.
+_EXECUTION_PARAMS_DOC = _SEARCH_PARAMS_DOC[: _SEARCH_PARAMS_DOC.index("    ``pre_dispatch``")]
+
+_HALVING_DOC = """\
+    The rungs run one after another, each rung's candidates x splits in
+    parallel on one pool kept for the whole search. With a ``store``, each
+    fit is kept under its estimator, parameters (the resource included),
+    training and test rows and scoring, so a second ``fit`` on the same data
+    fits nothing, and an interrupted one resumes in the rung it stopped in:
+    the earlier rungs are read back and choose the same survivors. With
+    ``resource="n_samples"`` the rows of a rung are drawn with
+    ``random_state``: give an int for the rows, and so the fits, to repeat.
+
+    The refit is done after the last rung, as scikit-learn does (the best
+    candidate is known only then). ``sklearn.experimental.enable_halving_search_cv``
+    is not needed, and importing these classes does not add scikit-learn's
+    to :mod:`sklearn.model_selection`.
+
+    Callbacks set with ``set_callbacks`` see the same hooks as on
+    scikit-learn's search (a ``"halving-iteration"`` task per rung), on every
+    backend; see :mod:`gridfold.callbacks`.
+"""
+
+
+class _HalvingFitMixin:
+    """``BaseSuccessiveHalving.fit`` around gridfold's ``fit``, in scikit-learn's order."""
+
+    cv_results_: dict[str, Any]
+    best_index_: int
+
+    @_sklearn.fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
+        """Run fit with all sets of parameters, rung after rung.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Target; None for unsupervised learning.
+        **params : dict of str -> object
+            Parameters for the estimator's ``fit``, the scorer and the CV
+            splitter (``groups``), routed as in scikit-learn.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        # As BaseSuccessiveHalving.fit: the subsampling fractions are of the rows given.
+        self._n_samples_orig = _sklearn.num_samples(X)
+        super().fit(X, y, **params)  # type: ignore[misc]
+        # As BaseSuccessiveHalving.fit: set whatever refit is (scikit-learn's comment
+        # says BaseSearchCV may not have set it).
+        self.best_score_ = self.cv_results_["mean_test_score"][self.best_index_]
+        return self
+
+
+class HalvingGridSearchCV(
+    SearchReportMixin, _HalvingFitMixin, EngineSearchMixin, SkHalvingGridSearchCV
+):
+    __doc__ = (
+        "Search over a parameter grid with successive halving, run on gridfold's engine.\n\n"
+        "Same parameters, attributes and ``cv_results_`` as\n"
+        ":class:`sklearn.model_selection.HalvingGridSearchCV` (the same rungs, candidates\n"
+        "and subsampled rows), plus:\n" + _EXECUTION_PARAMS_DOC + _HALVING_DOC
+    )
+
+    _parameter_constraints: dict = {
+        **SkHalvingGridSearchCV._parameter_constraints,
+        **EXTRA_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_grid: Any,
+        *,
+        factor: float = 3,
+        resource: str = "n_samples",
+        max_resources: Any = "auto",
+        min_resources: Any = "exhaust",
+        aggressive_elimination: bool = False,
+        cv: Any = 5,
+        scoring: Any = None,
+        refit: Any = True,
+        error_score: Any = np.nan,
+        return_train_score: bool = True,
+        random_state: Any = None,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+        backend: str | None = None,
+        progress: bool = False,
+        share: bool = True,
+        store: Any = None,
+        fit_timeout: float | None = None,
+        retries: int = 1,
+        scheduler: Any = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_grid,
+            factor=factor,
+            resource=resource,
+            max_resources=max_resources,
+            min_resources=min_resources,
+            aggressive_elimination=aggressive_elimination,
+            cv=cv,
+            scoring=scoring,
+            refit=refit,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            verbose=verbose,
+        )
+        self.backend = backend
+        self.progress = progress
+        self.share = share
+        self.store = store
+        self.fit_timeout = fit_timeout
+        self.retries = retries
+        self.scheduler = scheduler
+
+    def _generate_candidate_params(self) -> ParameterGrid:
+        """scikit-learn's candidates (the same ``ParameterGrid``), its errors with a fix."""
+        with sklearn_error_with_fix(*_GRID):
+            return ParameterGrid(self.param_grid)
+
+
+class HalvingRandomSearchCV(
+    SearchReportMixin, _HalvingFitMixin, EngineSearchMixin, SkHalvingRandomSearchCV
+):
+    __doc__ = (
+        "Randomized search with successive halving, run on gridfold's engine.\n\n"
+        "Same parameters, attributes and ``cv_results_`` as\n"
+        ":class:`sklearn.model_selection.HalvingRandomSearchCV` (the same candidates and\n"
+        "subsampled rows for the same ``random_state``), plus:\n"
+        + _EXECUTION_PARAMS_DOC
+        + _HALVING_DOC
+    )
+
+    _parameter_constraints: dict = {
+        **SkHalvingRandomSearchCV._parameter_constraints,
+        **EXTRA_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_candidates: Any = "exhaust",
+        factor: float = 3,
+        resource: str = "n_samples",
+        max_resources: Any = "auto",
+        min_resources: Any = "smallest",
+        aggressive_elimination: bool = False,
+        cv: Any = 5,
+        scoring: Any = None,
+        refit: Any = True,
+        error_score: Any = np.nan,
+        return_train_score: bool = True,
+        random_state: Any = None,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+        backend: str | None = None,
+        progress: bool = False,
+        share: bool = True,
+        store: Any = None,
+        fit_timeout: float | None = None,
+        retries: int = 1,
+        scheduler: Any = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_distributions,
+            n_candidates=n_candidates,
+            factor=factor,
+            resource=resource,
+            max_resources=max_resources,
+            min_resources=min_resources,
+            aggressive_elimination=aggressive_elimination,
+            cv=cv,
+            scoring=scoring,
+            refit=refit,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            verbose=verbose,
+        )
+        self.backend = backend
+        self.progress = progress
+        self.share = share
+        self.store = store
+        self.fit_timeout = fit_timeout
+        self.retries = retries
+        self.scheduler = scheduler
+
+    def _generate_candidate_params(self) -> ParameterSampler:
+        """scikit-learn's candidates, its errors with a fix.
+
+        The sampler itself, not a list: scikit-learn's ``_run_search`` iterates
+        it more than once, and with a ``RandomState`` as ``random_state`` each
+        pass draws anew; a list would give other candidates than scikit-learn's.
+        """
+        n_candidates = self.n_candidates
+        if n_candidates == "exhaust":
+            # As scikit-learn: enough candidates for the last rung to use max_resources.
+            n_candidates = self.max_resources_ // self.min_resources_
+        with sklearn_error_with_fix(*_DISTRIBUTIONS):
+            return ParameterSampler(
+                self.param_distributions, n_candidates, random_state=self.random_state
+            )
