@@ -844,6 +844,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from gridfold.config import load_config
     from gridfold.exceptions import ConfigError, ParameterError
     from gridfold.report.html import write_report
+    from gridfold.report.sharing import SharingPlan, last_run_workers, plan_sharing
 
     cfg = load_config(args.study)
     if cfg.run.nested:  # a nested study's outer scores are not reported yet
@@ -858,12 +859,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from gridfold.datasets_study import datasets_from_store
 
             outcomes: Any = datasets_from_store(cfg, store, args.study).outcomes
+            sharing: SharingPlan | None = None  # not counted across data sets yet
         else:
-            outcomes = _stored_outcome(args, cfg, store)
+            outcomes, prepared = _stored_outcome(args, cfg, store)
+            # What sharing saved, in fits: the default plan for the last run's workers.
+            workers = last_run_workers(store.run_records(str(cfg.file)))
+            sharing = plan_sharing(prepared.study, workers)
     study = Path(args.study)
     folder = Path(args.output) if args.output else study.with_name(study.stem + "-report")
     try:
-        written = write_report(outcomes, folder)
+        written = write_report(outcomes, folder, sharing=sharing)
     except OSError as exc:  # -o names a file, a folder without write permission, a full disk
         raise ParameterError(
             f"cannot write the report to {str(folder)!r}: {exc.strerror or exc}. Expected a "
@@ -874,8 +879,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stored_outcome(args: argparse.Namespace, cfg: Any, store: SQLiteStore) -> Any:
-    """The outcome of a finished plain study, read from ``store``; no fit runs."""
+def _stored_outcome(args: argparse.Namespace, cfg: Any, store: SQLiteStore) -> tuple[Any, Any]:
+    """The outcome of a finished plain study, read from ``store``, and the prepared study.
+
+    No fit runs.
+    """
     from gridfold.exceptions import StoreError
     from gridfold.runner import make_outcome, prepare, stored_results
 
@@ -893,7 +901,7 @@ def _stored_outcome(args: argparse.Namespace, cfg: Any, store: SQLiteStore) -> A
             f"{missing} of {prepared.study.n_tasks} fits of {cfg.file} are not in the store yet; "
             f"fix: run `gridfold run {args.study}` to finish them (it skips stored fits)"
         )
-    return make_outcome(prepared, results, 0, "store", 0.0)
+    return make_outcome(prepared, results, 0, "store", 0.0), prepared
 
 
 def _print_failures(out: Console, outcome: object, tracebacks: bool, quiet: bool) -> None:

@@ -373,7 +373,8 @@ def test_write_report_one_study(tmp_path: Path, iris_outcome: StudyOutcome) -> N
         assert f"<td>{model}</td>" in page
     assert "p vs best (Holm)" in page and "P(equivalent)" in page
     assert "corrected t-test over 3 splits" in page  # the verdict's lines
-    assert "saved is not shown" in page
+    assert "what sharing saved is not shown" in page  # no plan passed: no count either
+    assert "fits avoided" not in page
     assert "Across" not in page  # one data set: no critical-difference diagram
 
 
@@ -529,6 +530,91 @@ def test_cli_report_writes_html_and_valid_pngs(cli_report: Path) -> None:
     page = cli_report.read_text(encoding="utf-8")
     assert sorted(_images(page)) == sorted(p.read_bytes() for p in pngs)
     assert "<td>svc</td>" in page
+
+
+SHARING = """
+[data]
+source = "sklearn:iris"
+[cv]
+splitter = "StratifiedKFold"
+n_splits = 3
+shuffle = true
+random_state = 0
+[[model]]
+name = "knn"
+estimator = "sklearn.neighbors.KNeighborsClassifier"
+[model.grid]
+n_neighbors = [1, 3, 5, 9]
+weights = ["uniform", "distance"]
+[[model]]
+name = "tree"
+estimator = "sklearn.tree.DecisionTreeClassifier"
+params = { random_state = 0 }
+grid = { max_depth = [1, 3] }
+"""
+
+
+def _sharing_rows(page: str) -> dict[str, list[str]]:
+    """The "fits avoided" table: model -> [candidate fits, fits run, fits avoided, shared work]."""
+    table = page.split("<th>fits avoided</th>", 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_cli_report_counts_the_fits_sharing_avoided(tmp_path: Path) -> None:
+    study = tmp_path / "sharing.toml"
+    study.write_text(SHARING)
+    done = _gridfold("run", study, "-q", "--n-jobs", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _gridfold("report", study, "-o", tmp_path / "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    rows = _sharing_rows(page)
+    # An independent count: kNN's n_neighbors path shares one fit per split and per value of
+    # every other parameter (iris' 100-row training sets keep every k below half of them, so
+    # `algorithm="auto"` resolves alike); the tree has no path family, so nothing is shared.
+    n_splits = 3
+    knn = [{"n_neighbors": k, "weights": w} for k in (1, 3, 5, 9) for w in ("uniform", "distance")]
+    groups = {(s, c["weights"]) for s in range(n_splits) for c in knn}
+    assert rows["knn"][:3] == [str(len(knn) * n_splits), str(len(groups)), "18"]
+    assert len(knn) * n_splits - len(groups) == 18
+    assert "6 path fits (knn_n_neighbors)" in rows["knn"][3]
+    assert rows["tree"] == ["6", "6", "0", "none"]
+    assert "18 whole fits avoided in all" in page
+    assert "for 1 worker, as the study&#x27;s last recorded run" in page
+    assert "--no-share" in page  # says the count is the default plan's, not one run's
+
+
+def test_report_sharing_plan_without_a_recorded_run_assumes_one_worker(tmp_path: Path) -> None:
+    from gridfold.report.sharing import last_run_workers, plan_sharing
+    from gridfold.runner import prepare
+
+    prepared = prepare(parse_config(SHARING, file="sharing.toml"))
+    assert last_run_workers([]) is None
+    plan = plan_sharing(prepared.study, None)
+    assert (plan.n_workers, plan.workers_recorded, plan.avoided) == (1, False, 18)
+    assert [(m.name, m.candidate_fits, m.fits_run) for m in plan.models] == [
+        ("knn", 24, 6),
+        ("tree", 6, 6),
+    ]
+    outcome = _outcome("iris")
+    page = write_report(outcome, tmp_path, sharing=plan_sharing(_study("iris"), None))
+    text = page.html.read_text(encoding="utf-8")
+    assert "1 worker (no run of the study is recorded in the store)" in text
+    assert "0 whole fits avoided in all" in text  # no path family among nb, svc, tree
+    assert all(cells[2] == "0" for cells in _sharing_rows(text).values())
+    # More workers than units: the planner cuts path units, each cut costs one more fit.
+    wide = plan_sharing(prepared.study, 16)
+    assert wide.models[0].fits_run > 6 and wide.models[0].avoided < 18
+
+
+def _study(source: str) -> Any:
+    from gridfold.runner import prepare
+
+    return prepare(parse_config(STUDY.format(source=source), file=f"{source}.toml")).study
 
 
 def test_cli_report_default_folder_is_next_to_the_study(ran_study: Path) -> None:

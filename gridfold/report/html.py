@@ -9,7 +9,8 @@ built from the store: nothing is fitted) and shows, per data set:
   Bayesian correlated t-test's probabilities (rope 0.01);
 - the per-split scores of those best candidates, splits joined across models;
 - the score against each model's hyperparameters;
-- the seconds spent per model;
+- the seconds spent per model and, when the caller passes the plan's counts
+  (:mod:`gridfold.report.sharing`), the fits sharing avoided per model;
 - every candidate, in a collapsed table;
 
 and, with several data sets, the critical-difference diagram of the models'
@@ -37,6 +38,7 @@ from gridfold.exceptions import ParameterError
 from gridfold.leaderboard import best_per_model, leaderboard
 from gridfold.report.params import plot_param, varying_params
 from gridfold.report.plots import plot_critical_difference, plot_fold_scores, plot_times
+from gridfold.report.sharing import SharingPlan
 from gridfold.runner import StudyOutcome
 from gridfold.verdict import best_comparison, format_pvalue, verdict
 
@@ -131,6 +133,7 @@ def write_report(
     folder: str | Path,
     *,
     title: str | None = None,
+    sharing: SharingPlan | Mapping[str, SharingPlan] | None = None,
 ) -> Report:
     """Write ``report.html`` and one PNG file per plot to ``folder``.
 
@@ -144,6 +147,11 @@ def write_report(
         Created if missing; files of an earlier report there are replaced.
     title : str, default=None
         The page's heading (default: the study file's name).
+    sharing : SharingPlan or mapping of str to SharingPlan, default=None
+        The fits gridfold's plan runs per model
+        (:func:`gridfold.report.sharing.plan_sharing`), shown under "Time
+        spent per model"; a mapping keyed like ``outcomes`` for several data
+        sets. None (or a data set missing from the mapping): not shown.
 
     Returns
     -------
@@ -161,8 +169,9 @@ def write_report(
     page.add(f'<p class="meta">study file {_e(first.config.file)}</p>')
     if len(studies) > 1:
         _across_datasets(page, studies)
+    plans = dict(sharing) if isinstance(sharing, Mapping) else {"": sharing}
     for name, outcome in studies.items():
-        _study_section(page, outcome, name, several=len(studies) > 1)
+        _study_section(page, outcome, name, several=len(studies) > 1, sharing=plans.get(name))
     document = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -179,7 +188,9 @@ def _label(outcome: StudyOutcome, metric: str) -> str:
     return outcome.metric_labels.get(metric, metric)
 
 
-def _study_section(page: _Page, outcome: StudyOutcome, name: str, *, several: bool) -> None:
+def _study_section(
+    page: _Page, outcome: StudyOutcome, name: str, *, several: bool, sharing: SharingPlan | None
+) -> None:
     prefix = f"{name}-" if name else ""
     label = _label(outcome, outcome.refit_metric)
     n_candidates = sum(len(m.candidates) for m in outcome.models)
@@ -204,7 +215,7 @@ def _study_section(page: _Page, outcome: StudyOutcome, name: str, *, several: bo
             "comparison is paired). Boxes: quartiles and median; whiskers: 1.5 IQR.",
         )
     _param_section(page, outcome, prefix)
-    _time_section(page, outcome, [str(n) for n in best["model"]], prefix)
+    _time_section(page, outcome, [str(n) for n in best["model"]], prefix, sharing)
     _candidates_table(page, outcome)
 
 
@@ -333,7 +344,13 @@ def _param_section(page: _Page, outcome: StudyOutcome, prefix: str) -> None:
         )
 
 
-def _time_section(page: _Page, outcome: StudyOutcome, order: list[str], prefix: str) -> None:
+def _time_section(
+    page: _Page,
+    outcome: StudyOutcome,
+    order: list[str],
+    prefix: str,
+    sharing: SharingPlan | None,
+) -> None:
     fit = {}
     score = {}
     by_name = {m.name: m for m in outcome.models}
@@ -345,6 +362,12 @@ def _time_section(page: _Page, outcome: StudyOutcome, order: list[str], prefix: 
         score[m.name] = float(np.nansum(res["mean_score_time"])) * outcome.n_splits
     total = sum(fit.values()) + sum(score.values())
     page.add("<h3>Time spent per model</h3>")
+    saved = (
+        "the fits it avoided are counted below."
+        if sharing is not None
+        else "what sharing saved is not shown."
+    )
+    # saved_seconds stays None: the store has no measured unshared time, and none is invented.
     page.figure(
         plot_times(fit, score),
         f"{prefix}times",
@@ -352,7 +375,55 @@ def _time_section(page: _Page, outcome: StudyOutcome, order: list[str], prefix: 
         f"Fit and score seconds summed over each model's fits ({_e(f'{total:.1f}')} s in all, "
         "over every worker, as measured when each fit ran). Work shared by several candidates "
         "(a path fit, a pipeline prefix) is divided among them. The store does not record "
-        "what the fits would have cost unshared, so what sharing saved is not shown.",
+        f"what the fits would have cost unshared, so no seconds saved are shown; {saved}",
+    )
+    if sharing is not None:
+        _sharing_table(page, order, sharing)
+
+
+def _sharing_table(page: _Page, order: list[str], sharing: SharingPlan) -> None:
+    """Per model: candidate fits, the fits gridfold's plan runs, the fits sharing avoided."""
+    by_name = {m.name: m for m in sharing.models}
+    head = ["model", "candidate fits", "fits run", "fits avoided", "shared work"]
+    rows = []
+    for name in order:
+        m = by_name.get(name)
+        if m is None:
+            continue
+        what = []
+        paths = [k for k in m.families if k != "pipeline"]
+        if m.path_units:
+            what.append(
+                f"{m.path_units} path fit{'s' * (m.path_units != 1)} ({', '.join(paths)}), "
+                "each answering all its candidates"
+            )
+        if m.prefix_shared_fits:
+            what.append(
+                f"{m.prefix_shared_fits} candidate fits shared their common pipeline prefix "
+                "steps (still counted as whole fits)"
+            )
+        cells = [f"<td>{_e(name)}</td>"]
+        cells += [f'<td class="num">{v}</td>' for v in (m.candidate_fits, m.fits_run, m.avoided)]
+        cells.append(f"<td>{_e('; '.join(what) or 'none')}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    page.add(f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    workers = (
+        f"{sharing.n_workers} worker{'s' * (sharing.n_workers != 1)}, as the study's last "
+        "recorded run"
+        if sharing.workers_recorded
+        else "1 worker (no run of the study is recorded in the store)"
+    )
+    page.add(
+        f'<p class="note">What sharing saved, in fits: {sharing.avoided} whole fits avoided in '
+        f"all. Counted from the plan gridfold makes of the whole study with sharing on (its "
+        f"default), for {_e(workers)}; nothing was fitted to count them. The store does not "
+        "record whether a run used --no-share, resumed an unfinished study, or fell back to "
+        "plain fits after an error, so this is what the default plan shares, not a count of "
+        "one run. A path fit answers every candidate of its group on its split and counts as "
+        "one fit; pipeline candidates share their common prefix steps (and, where a path "
+        "family applies, their final step's fit), but each counts as a whole fit and avoids "
+        "none here: for pipelines the count is a lower bound.</p>"
     )
 
 
