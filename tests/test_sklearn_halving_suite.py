@@ -11,42 +11,15 @@ Every test that passes as shipped must pass swapped in: the issue's floor is
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from test_sklearn_suite import _outcomes
+from test_sklearn_suite import run_suite
 
 SUITE = "sklearn.model_selection.tests.test_successive_halving"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], str]]:
-    folder: Path = tmp_path_factory.mktemp("sklearn_halving_suite")
-    plugins = {"shipped": [], "gridfold": ["-p", "gridfold.testing.sklearn_swap"]}
-    procs = {}
-    for name, extra in plugins.items():
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            *extra,
-            "--pyargs",
-            SUITE,
-            f"--junit-xml={folder / name}.xml",
-        ]
-        # In a folder of its own: this project's pytest settings must not apply.
-        procs[name] = subprocess.Popen(
-            command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    out = {}
-    for name, proc in procs.items():
-        text, _ = proc.communicate(timeout=600)
-        out[name] = (_outcomes(folder / f"{name}.xml"), text)
-    return out
+    return run_suite(tmp_path_factory.mktemp("sklearn_halving_suite"), SUITE, timeout=600)
 
 
 def test_swapped_run_tests_gridfold(runs: dict[str, tuple[dict[str, str], str]]) -> None:

@@ -33,9 +33,11 @@ def _outcomes(junit: Path) -> dict[str, str]:
     return outcomes
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], str]]:
-    folder = tmp_path_factory.mktemp("sklearn_suite")
+def run_suite(folder: Path, suite: str, timeout: float) -> dict[str, tuple[dict[str, str], str]]:
+    """Run scikit-learn's test module ``suite`` as shipped and swapped in, at once.
+
+    Returns each run's test outcomes and its output, by "shipped" and "gridfold".
+    """
     plugins = {"shipped": [], "gridfold": ["-p", "gridfold.testing.sklearn_swap"]}
     procs = {}
     for name, extra in plugins.items():
@@ -47,7 +49,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, 
             "no:cacheprovider",
             *extra,
             "--pyargs",
-            SUITE,
+            suite,
             f"--junit-xml={folder / name}.xml",
         ]
         # In a folder of its own: this project's pytest settings must not apply.
@@ -56,9 +58,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, 
         )
     out = {}
     for name, proc in procs.items():
-        text, _ = proc.communicate(timeout=900)
+        text, _ = proc.communicate(timeout=timeout)
         out[name] = (_outcomes(folder / f"{name}.xml"), text)
     return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], str]]:
+    return run_suite(tmp_path_factory.mktemp("sklearn_suite"), SUITE, timeout=900)
 
 
 def test_swapped_run_tests_gridfold(runs: dict[str, tuple[dict[str, str], str]]) -> None:
