@@ -25,6 +25,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC
@@ -165,6 +166,24 @@ def test_only_executors_that_can_stop_a_fit_bet(backend: str, tmp_path: Path) ->
     ours, theirs, _, _ = _rerun_after_dropping(SVC(), GRID, tmp_path, "loser", backend=backend)
     assert not ours._refit_during_search
     _same_search(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "estimator, grid",
+    [
+        (LogisticRegression(), GRID),  # BLAS: not provably the caller's fit in a worker
+        (GaussianNB(), {"var_smoothing": [1e-9, 1e-3, 1e-1]}),  # not on the list
+    ],
+)
+def test_an_estimator_off_the_list_is_refitted_by_the_caller(
+    estimator: Any, grid: dict, tmp_path: Path
+) -> None:
+    ours, theirs, after_ours, after_theirs = _rerun_after_dropping(
+        estimator, grid, tmp_path, "loser"
+    )
+    assert not ours._refit_during_search
+    _same_search(ours, theirs)
+    assert after_ours == after_theirs
 
 
 def test_a_callable_refit_never_bets(tmp_path: Path) -> None:
