@@ -271,7 +271,7 @@ class _Driver:
     def run(self, todo: LPTQueue) -> None:
         pending: dict[Future[list[Result]], list[Unit]] = {}
         try:
-            while todo or len(pending) > (self.bet is not None and self.bet[0] in pending):
+            while todo or any(future is not self._bet_future for future in pending):
                 # Read each round: a cluster's workers may join (or leave) during the study.
                 max_in_flight = self.executor.n_workers * self.executor.in_flight_per_worker
                 while todo and len(pending) < max_in_flight:
@@ -293,6 +293,11 @@ class _Driver:
         finally:
             for future in pending:
                 future.cancel()
+
+    @property
+    def _bet_future(self) -> Future[list[Result]] | None:
+        """The tail refit's future: the loop does not wait for it (``_settle`` decides)."""
+        return None if self.bet is None else self.bet[0]
 
     def _bet(self, pending: dict[Future[list[Result]], list[Unit]]) -> None:
         """Refit the leader so far on the idle worker, once (:mod:`.tail_refit`)."""
