@@ -67,6 +67,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection._search_successive_halving import (
+    HalvingGridSearchCV as SkHalvingGridSearchCV,
+)
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -78,7 +81,7 @@ from gridfold.cost import Plan, makespan, plan_study
 from gridfold.tasks import Model, Study, StudyData
 
 HERE = Path(__file__).resolve().parent
-SUITES = ("engine", "sharing")
+SUITES = ("engine", "sharing", "halving")
 
 Data = tuple[np.ndarray, np.ndarray]
 Fitted = Any
@@ -107,6 +110,8 @@ class Case:
     # At least this many repeats: a ratio whose floor lies within this machine's drift of
     # its limit needs a steadier median than three runs give.
     min_repeats: int = 0
+    # A successive-halving search: HalvingGridSearchCV on both sides, with these arguments.
+    halving: dict[str, Any] | None = None
 
     @property
     def cv(self) -> KFold | StratifiedKFold:
@@ -116,6 +121,7 @@ class Case:
 
     @property
     def n_fits(self) -> int:
+        """Fits of a grid search (a halving search counts its own: :func:`halving_fits`)."""
         n = 1
         for values in self.grid.values():
             n *= len(values)
@@ -171,6 +177,7 @@ def make_cases(quick: bool) -> list[Case]:
     n_forest, n_hgb, n_prefix = size(3000, 1000), size(6000, 2000), size(1500, 800)
     n_hgb_es = size(15000, 13000)  # early_stopping="auto" needs > 10000 training samples
     n_svc_c = size(3000, 2000)
+    n_halving_forest, n_halving_svc = size(1000, 600), size(4000, 2000)
     return [
         # -- engine: plain grids, or little to share; gridfold must not lose. --
         Case(
@@ -305,6 +312,38 @@ def make_cases(quick: bool) -> list[Case]:
             note=f"StandardScaler->PCA->SVC, 3 n_components x 3 C, ({n_prefix}, 500): "
             "scaler and PCA fitted once per fold",
         ),
+        # -- halving: successive halving, each rung continuing the last where exact. --
+        Case(
+            name="halving_forest",
+            suite="halving",
+            estimator=RandomForestClassifier(random_state=0),
+            grid={
+                "max_depth": [6, 12, None],
+                "max_features": [0.2, 0.4, 0.6],
+                "min_samples_leaf": [1, 3, 9],
+            },
+            data=_classification(n_halving_forest, 20, n_informative=10, random_state=0),
+            target=1.25,
+            note=f"RandomForestClassifier, 27 candidates, resource n_estimators 9..243, factor 3, "
+            f"({n_halving_forest}, 20): survivors grow their last rung's forest",
+            halving={
+                "resource": "n_estimators",
+                "min_resources": 9,
+                "max_resources": 243,
+                "factor": 3,
+            },
+        ),
+        Case(
+            name="halving_svc",
+            suite="halving",
+            estimator=SVC(),
+            grid={"C": [0.1, 1.0, 10.0, 100.0], "gamma": [0.001, 0.01, 0.1, 1.0]},
+            data=_classification(n_halving_svc, 20, n_informative=10, random_state=0),
+            target=1.0,
+            note=f"SVC, 4 C x 4 gamma, resource n_samples (exhaust), factor 3, "
+            f"({n_halving_svc}, 20): scikit-learn's subsamples, nothing to continue",
+            halving={"random_state": 0, "factor": 3},
+        ),
     ]
 
 
@@ -319,8 +358,17 @@ SIDES: dict[str, tuple[Callable[..., Any], int, dict[str, Any]]] = {
 }
 
 
+#: The halving search of each side's grid search class.
+HALVING_OF: dict[Any, Any] = {
+    SkGridSearchCV: SkHalvingGridSearchCV,
+    gridfold.GridSearchCV: gridfold.HalvingGridSearchCV,
+}
+
+
 def fit_once(side: str, case: Case, X: np.ndarray, y: np.ndarray) -> tuple[float, Fitted]:
     cls, n_jobs, extra = SIDES[side]
+    if case.halving is not None:
+        cls, extra = HALVING_OF[cls], {**extra, **case.halving}
     search = cls(sklearn.clone(case.estimator), case.grid, cv=case.cv, n_jobs=n_jobs, **extra)
     start = time.perf_counter()
     search.fit(X, y)
@@ -401,6 +449,39 @@ def _plan_line(plan: Plan) -> str:
     )
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def halving_row(sk: Fitted, gf: Fitted) -> dict[str, Any]:
+    """A halving case's fits, and, for ``n_estimators`` as the resource, its trees.
+
+    The limit of continuing rungs is the ratio of trees grown per split in the
+    cross-validation: scikit-learn grows every rung's forests afresh
+    (sum of candidates x budget over the rungs); continuing rungs grow each
+    candidate's largest forest once (those dropped after a rung, that rung's
+    budget; the survivors of the last, its budget). The refit (one forest of
+    the best candidate on all rows, on both sides) is not counted in it.
+    """
+    n_candidates, n_resources = list(sk.n_candidates_), list(sk.n_resources_)
+    out: dict[str, Any] = {
+        "n_fits": sum(n_candidates) * sk.n_splits_,
+        "n_candidates": n_candidates,
+        "n_resources": n_resources,
+        "continued_per_rung": list(getattr(gf, "_continued_per_rung", [])),
+        "trees_sklearn": None,
+        "trees_continuing": None,
+        "tree_limit": None,
+    }
+    if sk.resource == "n_estimators":
+        afresh = sum(c * r for c, r in zip(n_candidates, n_resources, strict=True))
+        dropped = [c - n for c, n in zip(n_candidates, n_candidates[1:], strict=False)]
+        dropped.append(n_candidates[-1])  # the last rung's grow to its budget
+        grown = sum(d * r for d, r in zip(dropped, n_resources, strict=True))
+        out.update(trees_sklearn=afresh, trees_continuing=grown, tree_limit=afresh / grown)
+    return out
+
+
 def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None]) -> dict:
     sides = ["sk", "gf"] + (["gf_noshare"] if unshared or case.unshared else [])
     sides += [*case.extra_sides, *(["sk1", "gf1"] if case.sequential_context else [])]
@@ -442,8 +523,9 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
             # and the runs it predicts sample the same minutes: this machine's speed drifts
             # by +-20% over a minute (python benchmarks/plan_noise.py), which no prediction
             # made earlier can know.
-            plans.append(plan_case(case, X, y))
-            log(_plan_line(plans[-1]))
+            if case.halving is None:  # gridfold plan plans grid searches
+                plans.append(plan_case(case, X, y))
+                log(_plan_line(plans[-1]))
             # sk gf | gf sk | sk gf ...: interleaved, and neither side always goes first.
             order = sides if r % 2 == 0 else sides[::-1]
             fitted_by_side = {}
@@ -461,7 +543,10 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 )
                 refits_in_search[side].append(in_search)
                 search_times[side].append(t - (0.0 if in_search else refit_times[side][-1]))
-            order_limits.append(order_limit(fitted_by_side["sk"], case.n_splits, cpu_count()))
+            if case.halving is None:
+                order_limits.append(order_limit(fitted_by_side["sk"], case.n_splits, cpu_count()))
+            else:
+                row.update(halving_row(fitted_by_side["sk"], fitted_by_side["gf"]))
             for side in sides[1:]:
                 ok, why = identical(fitted_by_side["sk"], fitted_by_side[side], X)
                 if not ok:
@@ -472,9 +557,9 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
                 + f"  ratio {times['sk'][-1] / times['gf'][-1]:.2f}"
             )
 
-        row["plan_s"] = statistics.median(p.wall_seconds for p in plans)
-        row["plan_work_s"] = statistics.median(p.total_seconds for p in plans)
-        row["plan_probe_s"] = statistics.median(p.probe_seconds for p in plans)
+        row["plan_s"] = _median([p.wall_seconds for p in plans])
+        row["plan_work_s"] = _median([p.total_seconds for p in plans])
+        row["plan_probe_s"] = _median([p.probe_seconds for p in plans])
         row["plans_s"] = [p.wall_seconds for p in plans]
         after = pools()
         row["pool_restarted_during_repeats"] = [
@@ -532,7 +617,9 @@ def run_case(case: Case, repeats: int, unshared: bool, log: Callable[[str], None
         ),
         order_limit=med(order_limits),
         gridfold_search_s=med(search_times["gf"]),
-        plan_vs_measured=paired(row.get("plans_s", []), search_times["gf"]),
+        plan_vs_measured=paired(row.get("plans_s", []), search_times["gf"])
+        if row.get("plans_s")
+        else float("nan"),
         times=times,
         search_times=search_times,
         refit_times=refit_times,
@@ -616,6 +703,59 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join([fmt(header), sep, *(fmt(line) for line in body)])
 
 
+def format_halving_table(rows: list[dict]) -> str:
+    """The halving cases: ratio beside its limit (trees grown), and what continued."""
+    header = [
+        "benchmark",
+        "n_fits",
+        "sklearn s",
+        "gridfold s",
+        "ratio",
+        "target",
+        "limit",
+        "trees sk/gf",
+        "continued fits",
+        "identical",
+        "w/o refit",
+        "of medians",
+        "of minima",
+        "sk refit s",
+        "gf refit s",
+    ]
+    body = [
+        [
+            r["name"],
+            str(r["n_fits"]),
+            f"{r['sklearn_s']:.3f}",
+            f"{r['gridfold_s']:.3f}",
+            f"{r['ratio']:.2f}",
+            f">={r['target']:.2f}" + ("" if r["meets_target"] or np.isnan(r["ratio"]) else " MISS"),
+            "" if r.get("tree_limit") is None else f"{r['tree_limit']:.2f}",
+            ""
+            if r.get("trees_sklearn") is None
+            else f"{r['trees_sklearn']}/{r['trees_continuing']}",
+            "+".join(str(n) for n in r.get("continued_per_rung", [])),
+            "yes" if r["identical"] else "NO",
+            f"{r['ratio_without_refit']:.2f}",
+            f"{r['ratio_of_medians']:.2f}",
+            f"{r['ratio_of_minima']:.2f}",
+            f"{r['sklearn_refit_s']:.3f}",
+            f"{r['gridfold_refit_s']:.3f}" + ("*" if r["gridfold_refits_in_search"] else ""),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(
+            cell.ljust(w) if i in (0, 5, 8, 9) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), sep, *(fmt(line) for line in body)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -683,7 +823,12 @@ def main(argv: list[str] | None = None) -> int:
     env["load_avg_end"] = os.getloadavg()
     env["total_s"] = time.perf_counter() - started
 
-    print(format_table(rows))
+    grid_rows = [r for r in rows if r["suite"] != "halving"]
+    halving_rows = [r for r in rows if r["suite"] == "halving"]
+    if grid_rows:
+        print(format_table(grid_rows))
+    if halving_rows:
+        print(("\n" if grid_rows else "") + format_halving_table(halving_rows))
     print(
         f"\nratio = the median over {args.repeats} interleaved repeats of each repeat's sklearn "
         "time / gridfold time, the two run back to back (> 1: gridfold faster), refit "
@@ -715,6 +860,12 @@ def main(argv: list[str] | None = None) -> int:
         f"efficiency = gridfold n_jobs=1 / ({cpu_count()} x gridfold n_jobs=-1): its parallel "
         "throughput as a share of cores x its sequential throughput\n"
         "  (python benchmarks/parallel_limit.py measures what two processes reach at most here);\n"
+        "halving cases: HalvingGridSearchCV on both sides (n_jobs=-1), the same ratio; "
+        "limit = trees grown per split in the\n"
+        "  cross-validation, scikit-learn (every rung afresh) / continuing rungs (each candidate's "
+        "largest forest once), the refit not counted;\n"
+        "  continued fits = gridfold's fits per rung that grew from the last rung's fit; "
+        "gf refit * = refitted alongside the last rung's folds;\n"
         f"total {env['total_s']:.0f}s; load average {env['load_avg_start'][0]:.1f} at start, "
         f"{env['load_avg_end'][0]:.1f} at end"
     )

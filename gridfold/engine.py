@@ -17,6 +17,7 @@ from gridfold.sharing.planner import plan_units
 from gridfold.sharing.tail_refit import TailRefit
 from gridfold.store.base import ResultStore, RunRecord, StoredResult
 from gridfold.tasks import (
+    KeptFit,
     RefitResult,
     RefitTask,
     Result,
@@ -32,6 +33,7 @@ __all__ = ["run_study", "reusable_results", "Batcher", "RERUN_KINDS"]
 
 OnResult = Callable[[TaskResult], None]
 OnRefit = Callable[[RefitResult], None]
+OnKept = Callable[[KeptFit], None]
 
 
 class Batcher:
@@ -85,6 +87,7 @@ def run_study(
     refit_model: int | None = None,
     on_refit: OnRefit | None = None,
     tail_refit: TailRefit | None = None,
+    on_kept: OnKept | None = None,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (default: all of the study's) on ``executor``.
 
@@ -117,9 +120,13 @@ def run_study(
     a worker that finds nothing left to start refits the leader so far
     (:mod:`gridfold.sharing.tail_refit`); its :class:`RefitResult` goes to
     ``on_refit`` if that candidate still leads when the last fit is in.
+
+    A model with a :class:`~gridfold.tasks.Continuation` that keeps its fits
+    sends each fitted estimator back: each :class:`KeptFit` goes to
+    ``on_kept`` (:mod:`gridfold.sharing.continuation`).
     """
     wanted = list(study.tasks()) if tasks is None else list(tasks)
-    collector = _Collector(study, store, label, on_result, on_refit)
+    collector = _Collector(study, store, label, on_result, on_refit, on_kept)
     wanted = collector.reuse(wanted)
     units: list[Unit] = plan_units(study, executor.n_workers, share, tasks=wanted)
     if not units:
@@ -169,12 +176,14 @@ class _Collector:
         label: str,
         on_result: OnResult | None,
         on_refit: OnRefit | None = None,
+        on_kept: OnKept | None = None,
     ) -> None:
         self.study = study
         self.store = store
         self.label = label
         self.on_result = on_result
         self.on_refit = on_refit
+        self.on_kept = on_kept
         self.results: list[TaskResult] = []
         self.keys: dict[Task, str] = {}
         self._param_text: dict[tuple[int, int], str] = {}
@@ -196,9 +205,11 @@ class _Collector:
         if self.store is not None and tasks:
             self.store.put([self._row(r) for r in tasks if r.task in self.keys])
         self._hand_over(tasks)
-        for refit in results:
-            if isinstance(refit, RefitResult) and self.on_refit is not None:
-                self.on_refit(refit)  # not stored: a fitted model, not a score
+        for other in results:  # not stored: fitted models, not scores
+            if isinstance(other, RefitResult) and self.on_refit is not None:
+                self.on_refit(other)
+            elif isinstance(other, KeptFit) and other.estimator is not None and self.on_kept:
+                self.on_kept(other)
 
     def _hand_over(self, results: Sequence[TaskResult]) -> None:
         self.results.extend(results)

@@ -21,16 +21,26 @@ so importing them leaves scikit-learn's namespace as it was.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 from gridfold import _sklearn
 from gridfold._sklearn import SkHalvingGridSearchCV, SkHalvingRandomSearchCV
 from gridfold.report.mixins import SearchReportMixin
 from gridfold.search import _DISTRIBUTIONS, _GRID, _SEARCH_PARAMS_DOC
-from gridfold.searchcv import EXTRA_CONSTRAINTS, EngineSearchMixin, sklearn_error_with_fix
+from gridfold.searchcv import (
+    EXTRA_CONSTRAINTS,
+    EngineSearchMixin,
+    _Evaluator,
+    sklearn_error_with_fix,
+)
+from gridfold.sharing.continuation import growth_for
+from gridfold.sharing.planner import content_key
+from gridfold.tasks import Continuation, KeptFit
 
 __all__ = ["HalvingGridSearchCV", "HalvingRandomSearchCV"]
 
@@ -60,11 +70,114 @@ _HALVING_DOC = """\
 """
 
 
+class _RungEvaluator(_Evaluator):
+    """``evaluate_candidates`` whose rungs continue the last rung's fits where that is exact.
+
+    With a parameter as the resource and a growth for it
+    (:func:`gridfold.sharing.continuation.growth_for`: a seeded forest's
+    ``n_estimators``), each rung's fits are sent back while a later rung may
+    use more of the resource, and the next rung's fit of the same candidate
+    (every parameter but the resource equal) on the same training rows grows
+    from it. The fits are matched by content, not by position, so a rung's
+    survivors find their fits whatever order ``_top_k`` gives them. The search's
+    ``_continued_per_rung`` counts, per rung, the fits that grew from one.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._kept: dict[tuple[str, str], Any] = {}  # (candidate key, train key) -> fit
+        self._rung_keys: tuple[list[str], list[str]] = ([], [])
+        self.search._continued_per_rung = []
+        self._n_rungs = 0
+
+    def _continuation(
+        self,
+        candidates: list[dict[str, Any]],
+        splits: list[tuple[Any, Any]],
+        more_results: dict[str, list[Any]],
+    ) -> Continuation | None:
+        continuation = self._rung(candidates, splits, more_results)
+        n_starts = 0 if continuation is None else len(continuation.starts)
+        self.search._continued_per_rung.append(n_starts)
+        return continuation
+
+    def _rung(
+        self,
+        candidates: list[dict[str, Any]],
+        splits: list[tuple[Any, Any]],
+        more_results: dict[str, list[Any]],
+    ) -> Continuation | None:
+        search = self.search
+        resource = search.resource
+        kept, self._kept = self._kept, {}  # the earlier rungs' fits: only the last one's count
+        if resource == "n_samples" or not more_results.get("n_resources"):
+            return None
+        growths = {
+            growth_for(
+                clone(self.base_estimator).set_params(**clone(_without(c, resource), safe=False)),
+                resource,
+            )
+            for c in candidates
+        }
+        growth = growths.pop() if len(growths) == 1 else None
+        if growth is None:  # none applies, or not to every candidate alike
+            return None
+        keys = [content_key(_without(c, resource), i) for i, c in enumerate(candidates)]
+        rows = [content_key(train, s) for s, (train, _) in enumerate(splits)]
+        self._rung_keys = (keys, rows)
+        starts = {
+            (c, s): kept[key, row]
+            for c, key in enumerate(keys)
+            for s, row in enumerate(rows)
+            if (key, row) in kept
+        }
+        # No rung uses more than max_resources_: a rung at it has nothing to grow for.
+        keep = more_results["n_resources"][0] < search.max_resources_
+        return Continuation(growth.name, starts, keep)
+
+    def _title(self, n_candidates: int, n_splits: int, more_results: dict[str, list[Any]]) -> str:
+        """``rung 2/4: 9 candidates x 5 splits`` (the total of rungs as ``_run_search`` has it)."""
+        rung = more_results["iter"][0] + 1 if more_results.get("iter") else self.calls
+        return f"rung {rung}/{self._n_rungs}: {n_candidates} candidates x {n_splits} splits"
+
+    def _refit_model(self, n_candidates: int, more_results: dict[str, list[Any]]) -> int | None:
+        """The last rung holds the refit's candidate (``_select_best_index`` looks only there)."""
+        if self.calls == 1:  # called before _title
+            self._n_rungs = _n_iterations(self.search, n_candidates)
+        last = bool(more_results.get("iter")) and more_results["iter"][0] + 1 == self._n_rungs
+        return 0 if self.search.refit and last else None
+
+    def _keep(self, kept: KeptFit) -> None:
+        keys, rows = self._rung_keys
+        self._kept[keys[kept.task.candidate], rows[kept.task.split]] = kept.estimator
+
+
+def _n_iterations(search: Any, n_candidates: int) -> int:
+    """The rungs ``BaseSuccessiveHalving._run_search`` runs, from its first rung's candidates.
+
+    Its own computation (scikit-learn 1.9), which sets ``n_iterations_`` only
+    after the last rung; ``min_resources_`` is final before the first.
+    """
+    n_required = 1 + math.floor(math.log(n_candidates, search.factor))
+    n_possible = 1 + math.floor(
+        math.log(search.max_resources_ // search.min_resources_, search.factor)
+    )
+    return n_required if search.aggressive_elimination else min(n_possible, n_required)
+
+
+def _without(candidate: dict[str, Any], param: str) -> dict[str, Any]:
+    return {k: v for k, v in candidate.items() if k != param}
+
+
 class _HalvingFitMixin:
     """``BaseSuccessiveHalving.fit`` around gridfold's ``fit``, in scikit-learn's order."""
 
     cv_results_: dict[str, Any]
     best_index_: int
+
+    @property
+    def _evaluator_type(self) -> type[_Evaluator]:
+        return _RungEvaluator
 
     @_sklearn.fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:

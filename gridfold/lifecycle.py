@@ -33,7 +33,7 @@ from typing import Any, Self
 import numpy as np
 from rich.console import Console
 
-from gridfold.engine import run_study
+from gridfold.engine import OnKept, run_study
 from gridfold.exceptions import ParameterError
 from gridfold.executors.base import (
     Executor,
@@ -239,6 +239,8 @@ class Session:
         metric: str | None = None,
         tasks: Sequence[Task] | None = None,
         tail_refit: TailRefit | None = None,
+        on_kept: OnKept | None = None,
+        title: str = "fits",
     ) -> StudyRun:
         """Run ``study`` on the session's executor, storing every result as it arrives.
 
@@ -264,6 +266,12 @@ class Session:
             How to tell the leading candidate of ``refit_model``, for a worker
             idle at the study's tail to refit it
             (:mod:`gridfold.sharing.tail_refit`).
+        on_kept : callable, default=None
+            Called with each :class:`~gridfold.tasks.KeptFit` of a model whose
+            continuation keeps its fits (:mod:`gridfold.sharing.continuation`).
+        title : str, default="fits"
+            What the progress bar says the study is (``"rung 2/4: 9 candidates x
+            5 splits"`` for a halving search's rung).
 
         Returns
         -------
@@ -279,6 +287,7 @@ class Session:
             console=self.console,
             metric=metric,
             total=total,
+            title=title,
         ) as bar:
             results = run_study(
                 study,
@@ -292,6 +301,7 @@ class Session:
                 refit_model=refit_model,
                 on_refit=early.append,
                 tail_refit=tail_refit,
+                on_kept=on_kept,
             )
         return StudyRun(results, early[0] if early else None, time.perf_counter() - start)
 

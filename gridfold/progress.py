@@ -71,18 +71,20 @@ def progress_callback(
     console: Console | None = None,
     metric: str | None = None,
     total: int | None = None,
+    title: str = "fits",
 ) -> Iterator[Callable[[TaskResult], None] | None]:
     """Yield an ``on_result`` callback that drives a rich progress bar.
 
     Yields None when ``enabled`` is false, so callers pass it on unchanged.
-    ``total`` is the number of fits to expect (default: all of ``study``'s).
+    ``total`` is the number of fits to expect (default: all of ``study``'s);
+    ``title`` is shown before the bar (a halving search's rung, say).
     """
     if not enabled:
         yield None
         return
     best = BestSoFar(study, metric)
     columns = (
-        TextColumn("[bold]fits"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
@@ -94,7 +96,7 @@ def progress_callback(
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as bar:
         bar_id = bar.add_task(
-            "fits", total=study.n_tasks if total is None else total, best="best: -"
+            title, total=study.n_tasks if total is None else total, best="best: -"
         )
 
         def on_result(result: TaskResult) -> None:

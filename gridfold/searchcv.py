@@ -33,7 +33,15 @@ from gridfold.lifecycle import Execution, Session
 from gridfold.refit import refit_estimator, refit_threads
 from gridfold.sharing.early_refit import take_refit
 from gridfold.sharing.tail_refit import TailRefit
-from gridfold.tasks import Model, RefitResult, Study, StudyData, results_by_model
+from gridfold.tasks import (
+    Continuation,
+    KeptFit,
+    Model,
+    RefitResult,
+    Study,
+    StudyData,
+    results_by_model,
+)
 from gridfold.validation import check_candidates, check_data, estimator_name
 
 __all__ = [
@@ -126,6 +134,11 @@ class EngineSearchMixin:
     retries: int
     scheduler: Any
 
+    @property
+    def _evaluator_type(self) -> type[_Evaluator]:
+        """What runs each ``evaluate_candidates`` call (halving's continues its rungs)."""
+        return _Evaluator
+
     def _execution(self) -> Execution:
         return Execution(
             n_jobs=self.n_jobs,
@@ -175,7 +188,7 @@ class EngineSearchMixin:
         base_estimator = clone(self.estimator)
 
         with Session(execution) as session:
-            evaluate = _Evaluator(self, session, X, y, routed, scorers, base_estimator)
+            evaluate = self._evaluator_type(self, session, X, y, routed, scorers, base_estimator)
             if "callback_ctx" in signature(search._run_search).parameters:
                 search._run_search(evaluate, callback_ctx=root_ctx)
             else:  # a user's search written for scikit-learn before callbacks
@@ -225,7 +238,8 @@ class EngineSearchMixin:
         search: Any = self
         X, y, fit_params = evaluate.X, evaluate.y, evaluate.routed.estimator.fit
         early = evaluate.early_refit
-        taken = None if early is None else take_refit(early, search.best_index_)
+        best_index = search.best_index_ - evaluate.early_offset  # in the early refit's call
+        taken = None if early is None else take_refit(early, best_index)
         search._refit_during_search = taken is not None
         if taken is not None:
             best, refit_time = taken
@@ -278,6 +292,7 @@ class _Evaluator:
         self.more_results: defaultdict[str, list[Any]] = defaultdict(list)
         self.results: dict[str, Any] = {}
         self.early_refit: RefitResult | None = None
+        self.early_offset = 0  # candidates of the calls before the early refit's
         self.calls = 0
 
     def __call__(
@@ -307,8 +322,9 @@ class _Evaluator:
             )
         check_candidates(search.estimator, candidates)
         self.calls += 1
-        out, early = self._run(candidates, splits, callback_ctx)
-        self.early_refit = early if self.calls == 1 else None
+        out, early = self._run(candidates, splits, callback_ctx, more_results or {})
+        if early is not None:  # the refit of this call's candidate early.task.candidates[i]
+            self.early_refit, self.early_offset = early, len(self.candidates)
         self.candidates.extend(candidates)
         self.out.extend(out)
         for key, value in (more_results or {}).items():
@@ -338,8 +354,43 @@ class _Evaluator:
             )
         return splits
 
+    def _continuation(
+        self,
+        candidates: list[dict[str, Any]],
+        splits: list[tuple[Any, Any]],
+        more_results: dict[str, list[Any]],
+    ) -> Continuation | None:
+        """Where this call's fits start, if they continue earlier ones; None: afresh.
+
+        ``more_results`` is what the search's ``_run_search`` passed (a halving
+        rung's ``iter`` and ``n_resources``). Kept fits go to :meth:`_keep`.
+        """
+        return None
+
+    def _keep(self, kept: KeptFit) -> None:
+        """Take a fit sent back for a later call to continue (see :meth:`_continuation`)."""
+
+    def _refit_model(self, n_candidates: int, more_results: dict[str, list[Any]]) -> int | None:
+        """0 if the search's refit is among this call's candidates for sure, else None.
+
+        Then a worker may refit it alongside the folds (the early or the tail
+        refit). A search known to evaluate once holds every candidate the best
+        can be in its first call.
+        """
+        search = self.search
+        once = getattr(type(search)._run_search, "_gridfold_evaluates_once", False)
+        return 0 if search.refit and once and self.calls == 1 else None
+
+    def _title(self, n_candidates: int, n_splits: int, more_results: dict[str, list[Any]]) -> str:
+        """What the progress bar calls this call's fits."""
+        return "fits"
+
     def _run(
-        self, candidates: list[dict[str, Any]], splits: list[tuple[Any, Any]], callback_ctx: Any
+        self,
+        candidates: list[dict[str, Any]],
+        splits: list[tuple[Any, Any]],
+        callback_ctx: Any,
+        more_results: dict[str, list[Any]],
     ) -> tuple[list[dict[str, Any]], RefitResult | None]:
         """Evaluate ``candidates`` on ``splits``: scikit-learn-shaped results, early refit."""
         search = self.search
@@ -350,12 +401,16 @@ class _Evaluator:
         callbacks = None
         if hooks is not None and in_workers:
             callbacks = hooks.for_workers(self.session.executor.uses_processes)
+        continuation = None
+        if hooks is None and self.session.execution.share:
+            continuation = self._continuation(candidates, splits, more_results)
         model = Model(
             estimator_name(search.estimator),
             self.base_estimator,
             tuple(candidates),
             self.scorers,
             callbacks=callbacks,
+            continuation=continuation,
         )
         data = StudyData(
             self.X,
@@ -374,10 +429,7 @@ class _Evaluator:
         on_result = None
         if hooks is not None and not in_workers:
             on_result = hooks.in_driver(self.base_estimator, candidates, data)
-        plan_refit = bool(search.refit) and getattr(
-            type(search)._run_search, "_gridfold_evaluates_once", False
-        )
-        refit_model = 0 if plan_refit and self.calls == 1 else None
+        refit_model = self._refit_model(len(candidates), more_results)
         run = self.session.run(
             study,
             label=model.name,
@@ -387,6 +439,8 @@ class _Evaluator:
             tail_refit=self._tail_refit(len(splits))
             if refit_model == 0 and hooks is None
             else None,
+            on_kept=self._keep if continuation is not None and continuation.keep else None,
+            title=self._title(len(candidates), len(splits), more_results),
         )
         out = _sklearn.warn_or_raise_about_fit_failures(
             results_by_model(study, run.results)[0],

@@ -37,6 +37,10 @@ class Model:
     callbacks : FitCallbacks, default=None
         scikit-learn callbacks to call around each fit where it runs
         (:class:`gridfold.callbacks.FitCallbacks`); None: none there.
+    continuation : Continuation, default=None
+        Fits of an earlier rung of a halving search that this model's fits
+        continue (:mod:`gridfold.sharing.continuation`); None: every fit
+        starts afresh.
     """
 
     name: str
@@ -44,6 +48,30 @@ class Model:
     candidates: tuple[dict[str, Any], ...]
     scorer: Any
     callbacks: Any = None
+    continuation: Continuation | None = None
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where a model's fits start: the fitted estimators of a smaller budget.
+
+    Parameters
+    ----------
+    kind : str
+        The :class:`~gridfold.sharing.continuation.Growth` that continues them
+        (its ``name``).
+    starts : mapping of (candidate, split) to fitted estimator
+        For a candidate and a split of this model, the same candidate's fit on
+        the same training rows with a smaller value of the growth's parameter.
+        A task without one is fitted afresh.
+    keep : bool
+        Whether each task sends its fitted estimator back (a :class:`KeptFit`)
+        for a later rung to continue.
+    """
+
+    kind: str
+    starts: Mapping[tuple[int, int], Any]
+    keep: bool
 
 
 @dataclass(frozen=True)
@@ -185,8 +213,21 @@ class RefitResult:
     warnings: tuple[CaughtWarning, ...] = ()
 
 
-#: What a unit yields: one result per task, or a refit's fitted estimators.
-Result = TaskResult | RefitResult
+@dataclass(frozen=True)
+class KeptFit:
+    """A task's fitted estimator, sent back for a later rung to continue.
+
+    Yielded after the task's :class:`TaskResult` by a model with a
+    :class:`Continuation` whose ``keep`` is set, for fits that succeeded.
+    Never stored: the store keeps scores, not models.
+    """
+
+    task: Task
+    estimator: Any
+
+
+#: What a unit yields: one result per task, a refit's fitted estimators, kept fits.
+Result = TaskResult | RefitResult | KeptFit
 
 
 def results_by_model(study: Study, results: Sequence[TaskResult]) -> list[list[TaskResult]]:

@@ -10,7 +10,7 @@ from gridfold._sklearn import failed_result
 from gridfold.data import StudyHandle
 from gridfold.runtime import worker_thread
 from gridfold.sharing.evaluate import evaluate_unit
-from gridfold.tasks import RefitResult, Result, Unit
+from gridfold.tasks import KeptFit, RefitResult, Result, Unit
 
 __all__ = ["run_batch", "run_batch_in_thread", "run_unit", "unpicklable_result"]
 
@@ -35,7 +35,8 @@ def run_unit(handle: StudyHandle, unit: Unit) -> list[Result]:
 def unpicklable_result(handle: StudyHandle, result: Result, exc: BaseException) -> Result:
     """``result`` if it pickles, else a failed one saying why it could not be sent back.
 
-    A refit that cannot be sent back is left to the caller, which refits as usual.
+    A refit that cannot be sent back is left to the caller, which refits as usual;
+    a kept fit is sent back empty.
     """
     try:
         cloudpickle.dumps(result)
@@ -47,4 +48,6 @@ def unpicklable_result(handle: StudyHandle, result: Result, exc: BaseException) 
         )
         if isinstance(result, RefitResult):
             return RefitResult(result.task, (), result.fit_time, message)
+        if isinstance(result, KeptFit):  # the next rung fits that candidate afresh
+            return KeptFit(result.task, None)
         return failed_result(handle.load(), result.task, message, "exception")

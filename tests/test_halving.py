@@ -89,13 +89,17 @@ def check_same(
     X: Any,
     y: Any,
     n_jobs: int = 1,
+    ours: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple[Any, Any, list[tuple[str, str]]]:
-    """Fit scikit-learn's and gridfold's search; assert everything equal; return both."""
+    """Fit scikit-learn's and gridfold's search; assert everything equal; return both.
+
+    ``ours`` holds gridfold's own options (``backend``, ``share``...).
+    """
     sk_cls, gf_cls = PAIRS[kind]
     expected = sk_cls(make(), space, **kwargs)
     expected_warnings = _fit(expected, X, y)
-    got = gf_cls(make(), space, n_jobs=n_jobs, **kwargs)
+    got = gf_cls(make(), space, n_jobs=n_jobs, **(ours or {}), **kwargs)
     got_warnings = _fit(got, X, y)
 
     assert_cv_results_equal(got.cv_results_, expected.cv_results_)

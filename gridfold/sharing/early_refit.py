@@ -103,20 +103,37 @@ def take_refit(result: RefitResult, candidate: int) -> tuple[Any, float] | None:
 
 
 def _refit_path(study: Study, model: int) -> tuple[PathFamily, tuple[int, ...], Any] | None:
-    """The family whose one fit on the whole data answers every candidate's refit exactly."""
+    """The family whose one fit on the whole data answers every candidate's refit exactly.
+
+    A model with one candidate (a halving search's last rung, say) is a path
+    of one value: its refit is certain, so fitting it early is a gain on its own.
+    """
     m = study.models[model]
     everyone = range(len(m.candidates))
     n_rows = num_samples(study.data.X)
     for fam in families():
         if not isinstance(fam, PathFamily) or not fam.matches(m.estimator):
             continue
-        groups = path_groups(fam, m.estimator, m.candidates, everyone, n_rows)
+        if len(m.candidates) == 1:
+            groups = _one_value(fam, m.estimator, m.candidates[0], n_rows)
+        else:
+            groups = path_groups(fam, m.estimator, m.candidates, everyone, n_rows)
         if len(groups) != 1 or len(groups[0]) != len(m.candidates):
             continue
         base = path_estimator(m.estimator, m.candidates[0], fam.param)
         if fam.refit_exact(base, [c[fam.param] for c in m.candidates]):
             return fam, tuple(groups[0]), base
     return None
+
+
+def _one_value(fam: PathFamily, estimator: Any, candidate: dict[str, Any], n_rows: int) -> list:
+    """``[[0]]`` if ``fam`` answers ``candidate`` alone exactly (a path of one value)."""
+    if fam.param not in candidate:
+        return []
+    base = path_estimator(estimator, candidate, fam.param)
+    if not fam.matches(base):
+        return []
+    return [[0]] if fam.partition(base, [candidate[fam.param]], n_rows) == [[0]] else []
 
 
 def _unit_cost(study: Study, model: int, fam: PathFamily, unit: Unit) -> float | None:

@@ -29,6 +29,7 @@ from sklearn.base import clone
 
 from gridfold import _sklearn
 from gridfold.sharing.base import PathFamily, TransformerPath, families, path_family
+from gridfold.sharing.continuation import evaluate_grown
 from gridfold.sharing.planner import content_key, path_estimator, path_groups
 from gridfold.sharing.tail_refit import PLAIN
 from gridfold.tasks import (
@@ -49,6 +50,8 @@ __all__ = ["evaluate_unit"]
 def evaluate_unit(study: Study, unit: Unit) -> list[Result]:
     """Results of every task in ``unit`` (for a :class:`RefitTask`, its one result)."""
     if isinstance(unit, Task):
+        if study.models[unit.model].continuation is not None:
+            return evaluate_grown(study, unit)
         return [_sklearn.fit_and_score(study, unit)]
     if isinstance(unit, RefitTask):
         if unit.kind == PLAIN:

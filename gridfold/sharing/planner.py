@@ -66,6 +66,8 @@ def _model_groups(
     model: Model, n_train: int, has_fit_params: bool
 ) -> list[tuple[str, tuple[int, ...]]]:
     estimator = model.estimator
+    if model.continuation is not None:  # each fit continues its own start
+        return []
     if type(estimator) is Pipeline:
         # Routing fit params through a split pipeline is not worth the risk: fit plainly.
         if has_fit_params or len(model.candidates) < 2 or len(estimator.steps) < 2:
