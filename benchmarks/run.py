@@ -818,7 +818,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     started = time.perf_counter()
     for case in cases:
-        log(f"{case.name} [{case.suite}]: {case.note} ({case.n_fits} fits)")
+        fits = f"{case.n_fits} fits" if case.halving is None else "halving"
+        log(f"{case.name} [{case.suite}]: {case.note} ({fits})")
         rows.append(run_case(case, args.repeats, args.unshared, log))
     env["load_avg_end"] = os.getloadavg()
     env["total_s"] = time.perf_counter() - started
