@@ -29,6 +29,7 @@ from rich.console import Console
 from gridfold.cli_modes import (
     check_mode,
     is_other_mode,
+    no_halving,
     results_mode,
     run_mode,
     single_study_only,
@@ -454,6 +455,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.study)
     if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
+        no_halving(cfg, "check")
         return check_mode(args, cfg)
     prepared = prepare(cfg)
     out = _stdout_console()
@@ -463,6 +465,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     out.print(f"cv: {prepared.splitter!r} -> {study.n_splits} splits")
     for model, spec in zip(study.models, prepared.specs, strict=True):
         out.print(f"model {model.name!r}: {spec}, {len(model.candidates)} candidate(s)")
+    for mc in prepared.halving:
+        assert mc.halving is not None
+        out.print(
+            f"model {mc.name!r}: {mc.spec}, halving from {len(mc.candidates())} candidate(s) "
+            f"(factor {mc.halving.factor}, resource {mc.halving.resource!r})",
+            soft_wrap=True,
+        )
     out.print(
         f"{prepared.n_candidates} candidates x {study.n_splits} splits = {study.n_tasks} fits"
     )
@@ -480,6 +489,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.study)
     single_study_only(cfg, "plan")
+    no_halving(cfg, "plan")
     workers = args.workers or resolve_n_jobs(cfg.run.n_jobs if cfg.run.n_jobs is not None else 1)
     prepared = prepare(cfg)
     study = prepared.study
@@ -609,6 +619,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err = Console(stderr=True, width=160)  # a log: rich would cut the bar's columns at 80
     cfg = load_config(args.study)
     if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
+        no_halving(cfg, "run")
         return run_mode(args, cfg, err)
 
     def announce(prepared: PreparedStudy, executor: Executor) -> None:
@@ -616,6 +627,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return
         study = prepared.study
         n_models = len(study.models)
+        if prepared.halving:
+            names = ", ".join(mc.name for mc in prepared.halving)
+            err.print(f"gridfold: halving after the other models: {names}", markup=False)
         err.print(
             f"gridfold: {cfg.file}: {n_models} model{'s' * (n_models != 1)}, "
             f"{prepared.n_candidates} candidates x {study.n_splits} splits = {study.n_tasks} "
@@ -768,6 +782,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.study)
     single_study_only(cfg, "status")
+    no_halving(cfg, "status")
     prepared = prepare(cfg)
     with _open_existing_store(args) as store:
         _, status = stored_results(prepared, store)
@@ -823,6 +838,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from gridfold.runner import make_outcome, prepare, stored_results
 
     cfg = load_config(args.study)
+    no_halving(cfg, "results")
     if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
         return results_mode(args, cfg)
     prepared = prepare(cfg)
@@ -847,6 +863,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from gridfold.report.sharing import SharingPlan, last_run_workers, plan_sharing
 
     cfg = load_config(args.study)
+    no_halving(cfg, "report")
     if cfg.run.nested:  # a nested study's outer scores are not reported yet
         raise ConfigError(
             f"{cfg.file}: `gridfold report` does not report a study with [run] nested = true "

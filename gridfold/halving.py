@@ -138,7 +138,12 @@ class _RungEvaluator(_Evaluator):
     def _title(self, n_candidates: int, n_splits: int, more_results: dict[str, list[Any]]) -> str:
         """``rung 2/4: 9 candidates x 5 splits`` (the total of rungs as ``_run_search`` has it)."""
         rung = more_results["iter"][0] + 1 if more_results.get("iter") else self.calls
-        return f"rung {rung}/{self._n_rungs}: {n_candidates} candidates x {n_splits} splits"
+        title = (
+            f"rung {rung}/{self._n_rungs}: {n_candidates} candidate{'s' * (n_candidates != 1)}"
+            f" x {n_splits} splits"
+        )
+        opened = getattr(self.search, "_gridfold_session", None)
+        return title if opened is None else f"{opened.label}: {title}"
 
     def _refit_model(self, n_candidates: int, more_results: dict[str, list[Any]]) -> int | None:
         """The last rung holds the refit's candidate (``_select_best_index`` looks only there)."""

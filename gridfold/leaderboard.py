@@ -82,14 +82,19 @@ def leaderboard(outcome: StudyOutcome, splits: bool = False) -> pd.DataFrame:
         scorers' (``score`` for an estimator's default score).
     """
     rows: list[dict[str, Any]] = []
+    halving = any(m.halving is not None for m in outcome.models)
     for m in outcome.models:
         res = m.cv_results
-        for i, params in enumerate(res["params"]):
+        shown = range(len(res["params"])) if m.halving is None else m.halving.last_rows
+        for i in shown:
+            params = res["params"][i]
             row: dict[str, Any] = {
                 "model": m.name,
                 "candidate": i,
                 "params": format_params(params),
             }
+            if halving:  # the rung each candidate reached ("" for a model without rungs)
+                row["rung"] = _rung(m, i)
             for metric in outcome.metrics:
                 label = _label(outcome, metric)
                 row[f"mean_test_{label}"] = float(res[f"mean_test_{metric}"][i])
@@ -130,7 +135,28 @@ def best_per_model(outcome: StudyOutcome) -> pd.DataFrame:
         rank among all candidates of the study.
     """
     frame = leaderboard(outcome)
-    return frame.drop_duplicates("model", keep="first").reset_index(drop=True)
+    best = frame.drop_duplicates("model", keep="first")
+    halving = {m.name: m.halving.best_row for m in outcome.models if m.halving is not None}
+    if not halving:
+        return best.reset_index(drop=True)
+    # A halving model's best is scikit-learn's best_index_: the best of its last rung, which
+    # a candidate dropped earlier (scored with less of the resource) may outscore.
+    rows = [
+        frame[(frame["model"] == name) & (frame["candidate"] == halving[name])]
+        if name in halving
+        else frame[frame["model"] == name].head(1)
+        for name in best["model"]
+    ]
+    key = f"mean_test_{_label(outcome, outcome.refit_metric)}"
+    out = pd.concat(rows).sort_values(key, ascending=False, kind="stable", na_position="last")
+    return out.reset_index(drop=True)
+
+
+def _rung(model: Any, row: int) -> str:
+    """``"3/4"``: the rung of a halving model's row, of its rungs; ``""`` without rungs."""
+    if model.halving is None:
+        return ""
+    return f"{model.halving.rungs[row] + 1}/{model.halving.n_rungs}"
 
 
 def render(outcome: StudyOutcome, top: int | None = 10) -> Table:
@@ -179,6 +205,9 @@ def _table(outcome: StudyOutcome, frame: pd.DataFrame, title: str) -> Table:
     for metric in outcome.metrics:
         table.add_column(f"{_label(outcome, metric)} (mean ± std)", justify="right")
     table.add_column("fit s", justify="right")
+    rungs = "rung" in frame.columns
+    if rungs:  # a halving model's candidates: the rung each reached, of its rungs
+        table.add_column("rung", justify="right")
     for _, row in frame.iterrows():
         cells = [str(row["rank"]), str(row["model"]), str(row["params"])]
         for metric in outcome.metrics:
@@ -186,6 +215,8 @@ def _table(outcome: StudyOutcome, frame: pd.DataFrame, title: str) -> Table:
             mean, std = row[f"mean_test_{label}"], row[f"std_test_{label}"]
             cells.append("failed" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}")
         cells.append(f"{row['mean_fit_time']:.3f}")
+        if rungs:
+            cells.append(str(row["rung"]))
         table.add_row(*cells)
     return table
 

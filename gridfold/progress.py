@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -84,7 +85,10 @@ def progress_callback(
         return
     best = BestSoFar(study, metric)
     columns = (
-        TextColumn("[bold]{task.description}"),
+        # The title is kept whole (a halving rung's says which rung); the rest gives way.
+        TextColumn(
+            "[bold]{task.description}", table_column=Column(no_wrap=True, min_width=len(title))
+        ),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),

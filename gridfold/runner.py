@@ -13,10 +13,11 @@ grouped by error message and reported in :attr:`ModelOutcome.failures`.
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from sklearn.base import clone, is_classifier
@@ -41,6 +42,9 @@ from gridfold.tasks import (
     results_by_model,
 )
 from gridfold.validation import check_candidates, check_data, check_grid_not_empty
+
+if TYPE_CHECKING:
+    from gridfold.halving_study import HalvingOutcome
 
 __all__ = [
     "FailureGroup",
@@ -72,6 +76,9 @@ class ModelOutcome:
         ``(candidate, split)`` of every fit that raised, in that order: the
         scores ``cv_results`` holds there are ``error_score``, not
         measurements (a paired test must not use them).
+    halving : HalvingOutcome or None
+        For a ``search = "halving"`` model, what its rows are (a row per
+        candidate and rung): see :mod:`gridfold.halving_study`.
     """
 
     name: str
@@ -82,6 +89,7 @@ class ModelOutcome:
     n_fits: int
     failures: tuple[FailureGroup, ...]
     failed_fits: tuple[tuple[int, int], ...] = ()
+    halving: HalvingOutcome | None = None
 
     @property
     def n_failed(self) -> int:
@@ -98,6 +106,8 @@ class PreparedStudy:
     dataset: Dataset
     splitter: Any
     specs: tuple[str, ...]
+    #: ``search = "halving"`` models, run after the study's (not among its models).
+    halving: tuple[ModelConfig, ...] = ()
 
     @property
     def n_candidates(self) -> int:
@@ -208,7 +218,19 @@ def prepare(cfg: StudyConfig) -> PreparedStudy:
     except DataError as exc:
         raise _located(cfg, cfg.models[0], exc) from None
     raise_exc = cfg.run.error_score == "raise"
-    models = tuple(_model(cfg, mc, dataset, raise_exc) for mc in cfg.models)
+    models = tuple(_model(cfg, mc, dataset, raise_exc) for mc in cfg.models)  # checks them all
+    halving = tuple(mc for mc in cfg.models if mc.search == "halving")
+    if halving and len(cfg.run.metrics) > 1:
+        raise _located(
+            cfg,
+            halving[0],
+            ParameterError(
+                f'search = "halving" ranks candidates by one metric; [run] scoring gives '
+                f"{len(cfg.run.metrics)}. Expected one; fix: give one scoring, or use "
+                'search = "grid" for this model.'
+            ),
+        )
+    models = tuple(m for m, mc in zip(models, cfg.models, strict=True) if mc.search != "halving")
     classifier = all(is_classifier(mc.estimator) for mc in cfg.models)
     splitter = cfg.cv.make(y, classifier)
     try:
@@ -225,7 +247,8 @@ def prepare(cfg: StudyConfig) -> PreparedStudy:
         return_train_score=cfg.run.return_train_score,
         error_score=cfg.run.error_score,
     )
-    return PreparedStudy(cfg, study, dataset, splitter, tuple(m.spec for m in cfg.models))
+    specs = tuple(mc.spec for mc in cfg.models if mc.search != "halving")
+    return PreparedStudy(cfg, study, dataset, splitter, specs, halving)
 
 
 def run_config(
@@ -335,9 +358,37 @@ def _run_config(
     with Session(execution, console=console) as session:
         if on_start is not None:
             on_start(prepared, session.executor)
-        run = session.run(prepared.study, label=str(cfg.file), metric=metric)
+        start = time.perf_counter()
+        results = []
+        if prepared.study.models:
+            results = session.run(prepared.study, label=str(cfg.file), metric=metric).results
+        halving = [
+            _halving_outcome(prepared, mc, session, i) for i, mc in enumerate(prepared.halving)
+        ]
+        wall = time.perf_counter() - start
         executor = session.executor
-    return make_outcome(prepared, run.results, executor.n_workers, executor.name, run.wall_time)
+    return make_outcome(prepared, results, executor.n_workers, executor.name, wall, halving)
+
+
+def _halving_outcome(
+    prepared: PreparedStudy, mc: ModelConfig, session: Session, index: int
+) -> ModelOutcome:
+    """Run a ``search = "halving"`` model on ``session``; its outcome."""
+    from gridfold.halving_study import failed_fits, run_halving_model
+
+    cfg = prepared.config
+    results, rows, failures, n_fits = run_halving_model(cfg, mc, prepared.study.data, session)
+    return ModelOutcome(
+        name=mc.name,
+        spec=mc.spec,
+        estimator=clone(mc.estimator),
+        candidates=tuple(results["params"]),
+        cv_results=results,
+        n_fits=n_fits,
+        failures=failures,
+        failed_fits=failed_fits(results, prepared.study.n_splits, cfg.run.error_score),
+        halving=rows,
+    )
 
 
 def make_outcome(
@@ -346,13 +397,23 @@ def make_outcome(
     n_workers: int,
     backend: str,
     wall: float,
+    halving: Sequence[ModelOutcome] = (),
 ) -> StudyOutcome:
-    """The :class:`StudyOutcome` of a study's complete ``results``."""
+    """The :class:`StudyOutcome` of a study's complete ``results``.
+
+    ``halving`` holds the outcomes of its ``search = "halving"`` models; the
+    models come in the study file's order.
+    """
     cfg, study = prepared.config, prepared.study
     per_model = results_by_model(study, results)
-    outcomes = tuple(
-        _outcome(cfg, study, i, rows, prepared.specs[i]) for i, rows in enumerate(per_model)
-    )
+    found = {
+        o.name: o
+        for o in (
+            *(_outcome(cfg, study, i, rows, prepared.specs[i]) for i, rows in enumerate(per_model)),
+            *halving,
+        )
+    }
+    outcomes = tuple(found[mc.name] for mc in cfg.models if mc.name in found)
     labels = {k: k for k in cfg.run.metrics}
     if isinstance(cfg.run.scoring, str):
         labels = {"score": cfg.run.scoring}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from inspect import signature
 from typing import Any
 
@@ -114,6 +115,20 @@ def sklearn_error_with_fix(expected: str, fix: str) -> Iterator[None]:
         raise ParameterError(f"{exc} Expected {expected}; fix: {fix}") from None
 
 
+@dataclass(frozen=True)
+class OpenSession:
+    """A session a caller already has open, for a search to run in (internal).
+
+    The study-file runner runs a ``search = "halving"`` model on the session
+    of the study's other models (one pool, one store, one console) by setting
+    a search's ``_gridfold_session`` to one of these; ``label`` names its
+    fits in the store and prefixes its progress bars.
+    """
+
+    session: Session
+    label: str
+
+
 class EngineSearchMixin:
     """``fit`` for a scikit-learn search class, running its fits on gridfold."""
 
@@ -187,7 +202,8 @@ class EngineSearchMixin:
         search.n_splits_ = search._checked_cv_orig.get_n_splits(X, y, **routed.splitter.split)
         base_estimator = clone(self.estimator)
 
-        with Session(execution) as session:
+        opened: OpenSession | None = getattr(self, "_gridfold_session", None)
+        with nullcontext(opened.session) if opened else Session(execution) as session:
             evaluate = self._evaluator_type(self, session, X, y, routed, scorers, base_estimator)
             if "callback_ctx" in signature(search._run_search).parameters:
                 search._run_search(evaluate, callback_ctx=root_ctx)
@@ -404,8 +420,9 @@ class _Evaluator:
         continuation = None
         if hooks is None and self.session.execution.share:
             continuation = self._continuation(candidates, splits, more_results)
+        opened: OpenSession | None = getattr(search, "_gridfold_session", None)
         model = Model(
-            estimator_name(search.estimator),
+            estimator_name(search.estimator) if opened is None else opened.label,
             self.base_estimator,
             tuple(candidates),
             self.scorers,

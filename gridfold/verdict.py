@@ -225,7 +225,12 @@ def verdict(
         return Verdict(label, best, (), (), alpha, outcome.n_splits, n_train, n_test)
     failed = _failed_splits_of_best(outcome, best_rows)
     notes: list[str] = []
-    contenders = names[1:]
+    unpaired = _unpaired(outcome)
+    if best in unpaired:
+        notes.append(unpaired[best] + ": no model is tested against it")
+        return Verdict(label, best, (), tuple(notes), alpha, outcome.n_splits, n_train, n_test)
+    notes.extend(f"{unpaired[name]}: not tested" for name in names[1:] if name in unpaired)
+    contenders = [name for name in names[1:] if name not in unpaired]
     if len(contenders) > max_contenders:
         left_out = contenders[max_contenders:]
         contenders = contenders[:max_contenders]
@@ -271,6 +276,20 @@ def verdict(
         for name, r, p_holm in zip(tested, results, holm, strict=True)
     )
     return Verdict(label, best, tests, tuple(notes), alpha, outcome.n_splits, n_train, n_test)
+
+
+def _unpaired(outcome: StudyOutcome) -> dict[str, str]:
+    """Models whose best candidate was not scored on the study's splits, and why.
+
+    A halving search on ``n_samples`` whose last rung used fewer rows than the
+    data has scored its candidates on subsamples of each split's test part.
+    """
+    return {
+        m.name: f"{m.name}: its best candidate was scored on subsamples of each split "
+        '(search = "halving" on n_samples stopped before using every row)'
+        for m in outcome.models
+        if m.halving is not None and not m.halving.paired
+    }
 
 
 def _decide(a: str, b: str, mean_difference: float, p_holm: float, alpha: float) -> str:

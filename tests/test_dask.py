@@ -10,6 +10,8 @@ that joins late gets work.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import signal
 import subprocess
@@ -117,9 +119,16 @@ class Cluster:
         return sorted(int(pid) for pid in self.client.run(os.getpid).values())
 
     def close(self) -> None:
+        # The scheduler closes its workers' nannies with it: 2 s here, where a SIGTERM to
+        # each nanny took 8 (it waits out its worker's shutdown).
+        with contextlib.suppress(Exception):
+            self.client.shutdown()
         self.client.close()
         for process in [*self.workers, self.scheduler]:
-            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.terminate()
         for process in [*self.workers, self.scheduler]:
             try:
                 process.wait(timeout=30)

@@ -50,6 +50,18 @@ pool of workers, and ranked on one leaderboard::
     n_estimators = { randint = [10, 200] }   # {scipy.stats name = [args]} or {name = {kwargs}}
     max_features = ["sqrt", "log2"]          # a list: uniform choice
 
+    [[model]]
+    name = "forest"
+    estimator = "RandomForestClassifier"
+    params = { random_state = 0 }  # a seeded forest's rungs continue each other
+    search = "halving"             # successive halving over the grid (HalvingGridSearchCV)
+    resource = "n_estimators"      # "n_samples" (default) or a parameter of the estimator
+    min_resources = 9              # an integer, "exhaust" (default) or "smallest"
+    max_resources = 243            # an integer or "auto" (default)
+    factor = 3                     # default 3; aggressive_elimination = false;
+    [model.grid]                   # random_state = 0 draws the rows of "n_samples" rungs
+    max_depth = [4, 8, "None"]     # (default 0, not None: a rerun reads its fits back)
+
 Nested cross-validation: ``[run] nested = true`` makes each model's search
 the inner search, on the ``[cv]`` splits of each outer training part, and an
 ``[outer_cv]`` table (the keys of ``[cv]``; default 5 folds, as
@@ -59,6 +71,14 @@ Several data sets: ``[[data]]`` tables instead of ``[data]``, each with the
 keys of ``[data]`` and a ``name`` (default: the scikit-learn data set's or the
 file's name), run every model on every data set with the same ``[cv]``
 settings. Not together with ``[data]``, nor with ``nested = true``.
+
+A ``search = "halving"`` model runs after the others, on the same splits, pool
+and store, one progress bar per rung; the leaderboard shows each of its
+candidates once, at the last rung it reached (a ``rung`` column), and its best
+candidate is the search's ``best_index_`` (:mod:`gridfold.halving_study`). It
+takes one metric, no ``[[data]]`` tables or nested CV, and ``gridfold
+results``/``status``/``plan``/``report`` refuse it (rerun ``gridfold run``,
+which reads every stored fit back).
 
 A model with neither ``grid`` nor ``distributions`` is evaluated once with its
 ``params``: that is how algorithms are compared. TOML has no null, so the

@@ -7,12 +7,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gridfold.config._source import Ctx, Source, check_keys, expect
+from gridfold.config._source import Ctx, Source, check_keys, did_you_mean, expect
 from gridfold.config.estimators import build_estimator, value_of
 
-__all__ = ["MODEL_KEYS", "ModelConfig", "SearchKind", "parse_model"]
+__all__ = [
+    "HALVING_KEYS",
+    "MODEL_KEYS",
+    "HalvingConfig",
+    "ModelConfig",
+    "SearchKind",
+    "parse_model",
+]
 
-SearchKind = Literal["grid", "random", "none"]
+SearchKind = Literal["grid", "random", "halving", "none"]
+
+#: A halving search's own keys, with HalvingGridSearchCV's defaults.
+HALVING_KEYS = (
+    "factor",
+    "resource",
+    "min_resources",
+    "max_resources",
+    "aggressive_elimination",
+)
 
 MODEL_KEYS = (
     "name",
@@ -24,7 +40,35 @@ MODEL_KEYS = (
     "search",
     "n_iter",
     "random_state",
+    *HALVING_KEYS,
 )
+
+
+@dataclass(frozen=True)
+class HalvingConfig:
+    """A ``search = "halving"`` model's options, as ``HalvingGridSearchCV`` takes them.
+
+    ``random_state`` draws the rows of each rung when the resource is
+    ``"n_samples"``.
+    """
+
+    factor: float = 3
+    resource: str = "n_samples"
+    min_resources: int | str = "exhaust"
+    max_resources: int | str = "auto"
+    aggressive_elimination: bool = False
+    random_state: int | None = 0
+
+    def kwargs(self) -> dict[str, Any]:
+        """The search's keyword arguments."""
+        return {
+            "factor": self.factor,
+            "resource": self.resource,
+            "min_resources": self.min_resources,
+            "max_resources": self.max_resources,
+            "aggressive_elimination": self.aggressive_elimination,
+            "random_state": self.random_state,
+        }
 
 
 @dataclass(frozen=True)
@@ -37,9 +81,11 @@ class ModelConfig:
         Unique label on the leaderboard.
     estimator : estimator
         The unfitted estimator, with its fixed ``params`` set.
-    search : {"grid", "random", "none"}
+    search : {"grid", "random", "halving", "none"}
         Grid search over ``space``, random search with ``n_iter`` draws from
-        ``space``, or one evaluation with the fixed params.
+        ``space``, successive halving over the grid ``space``
+        (``HalvingGridSearchCV``, with ``halving``), or one evaluation with
+        the fixed params.
     space : list of dict
         Parameter grids or distributions (empty for ``"none"``).
     n_iter, random_state
@@ -50,6 +96,8 @@ class ModelConfig:
         Line of the model's ``[[model]]`` header.
     param_lines : dict
         Line of each parameter name in its grid or distributions, for errors.
+    halving : HalvingConfig or None
+        The halving options of a ``search = "halving"`` model.
     """
 
     name: str
@@ -61,6 +109,7 @@ class ModelConfig:
     spec: str = ""
     line: int | None = None
     param_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    halving: HalvingConfig | None = None
 
     def candidates(self) -> list[dict[str, Any]]:
         """The parameter settings to evaluate, in ``cv_results_`` order.
@@ -70,11 +119,12 @@ class ModelConfig:
         list of dict
             ``ParameterGrid(space)`` for a grid, ``ParameterSampler(space,
             n_iter, random_state)`` for a random search (the same as
-            ``RandomizedSearchCV``'s), ``[{}]`` otherwise.
+            ``RandomizedSearchCV``'s), ``[{}]`` otherwise. A halving
+            search's are its first rung's: the whole grid.
         """
         from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-        if self.search == "grid":
+        if self.search in ("grid", "halving"):
             return list(ParameterGrid(list(self.space)))
         if self.search == "random":
             return list(
@@ -191,14 +241,23 @@ def parse_model(table: Any, index: int, src: Source) -> ModelConfig:
     expect(name, str, "a string", "name", ctx)
     has_grid, has_dist = "grid" in table, "distributions" in table
     search = table.get("search", "random" if has_dist else "grid" if has_grid else "none")
-    if search not in ("grid", "random", "none") or has_grid and has_dist:
+    if search not in ("grid", "random", "halving", "none") or has_grid and has_dist:
         given = "grid and distributions" if has_grid and has_dist else "this model"
         raise ctx.error(
             f"search = {search!r} with {given}. "
-            'Expected search = "grid" with a grid table, or "random" with a distributions table '
-            "and n_iter; fix: keep one of grid/distributions.",
+            'Expected search = "grid" or "halving" with a grid table, or "random" with a '
+            "distributions table and n_iter; fix: keep one of grid/distributions.",
             "search" if "search" in table else "grid",
         )
+    halving_keys = [k for k in HALVING_KEYS if k in table]
+    if halving_keys and search != "halving":
+        raise ctx.error(
+            f'{halving_keys} only apply to search = "halving". '
+            'Fix: add search = "halving", or remove them.',
+            halving_keys[0],
+        )
+    if search == "halving":
+        return _parse_halving(table, ctx, name, estimator, spec, span, has_grid)
     random_keys = [k for k in ("n_iter", "random_state") if k in table]
     lines = _space_lines(table.get("grid", table.get("distributions")), ctx)
     if search == "random":
@@ -233,3 +292,94 @@ def parse_model(table: Any, index: int, src: Source) -> ModelConfig:
             name, estimator, "grid", space, spec=spec, line=span[0] + 1, param_lines=lines
         )
     return ModelConfig(name, estimator, "none", spec=spec, line=span[0] + 1)
+
+
+def _parse_halving(
+    table: dict[str, Any],
+    ctx: Ctx,
+    name: str,
+    estimator: Any,
+    spec: str,
+    span: tuple[int, int],
+    has_grid: bool,
+) -> ModelConfig:
+    """A ``search = "halving"`` model: its grid and ``HalvingGridSearchCV``'s options."""
+    if not has_grid:
+        raise ctx.error(
+            'search = "halving" needs a grid table (the study file runs HalvingGridSearchCV). '
+            "Fix: add [model.grid].",
+            "search",
+        )
+    if "n_iter" in table:
+        raise ctx.error(
+            'n_iter does not apply to search = "halving": every grid candidate starts. '
+            "Fix: remove n_iter.",
+            "n_iter",
+        )
+    factor = expect(table.get("factor", 3), (int, float), "a number above 1", "factor", ctx)
+    if not factor > 1:
+        raise ctx.error(f"factor must be above 1; got {factor!r}. Fix: e.g. factor = 3.", "factor")
+    resource = expect(
+        table.get("resource", "n_samples"),
+        str,
+        'a string: "n_samples" or a parameter of the estimator',
+        "resource",
+        ctx,
+    )
+    if resource != "n_samples" and resource not in estimator.get_params():
+        fix = did_you_mean(resource, sorted(estimator.get_params()), 'resource = "n_samples"')
+        raise ctx.error(
+            f"resource = {resource!r} is not a parameter of {type(estimator).__name__}. "
+            f'Expected "n_samples" or one of its parameters; fix: {fix}',
+            "resource",
+        )
+    min_resources = _resources(table, "min_resources", ("exhaust", "smallest"), ctx)
+    max_resources = _resources(table, "max_resources", ("auto",), ctx)
+    aggressive = expect(
+        table.get("aggressive_elimination", False),
+        bool,
+        "true or false",
+        "aggressive_elimination",
+        ctx,
+    )
+    random_state = table.get("random_state", 0)  # reruns draw the same rows: resumable
+    if random_state is not None:
+        expect(random_state, int, "an integer seed", "random_state", ctx)
+    space = _parse_space(table["grid"], "grid", ctx, _grid_values(ctx))
+    if any(resource in grid for grid in space):
+        raise ctx.error(
+            f"{resource!r} is the resource and a parameter of the grid. Expected it in one "
+            f"place; fix: remove {resource} from [model.grid].",
+            resource,
+        )
+    options = HalvingConfig(
+        factor, resource, min_resources, max_resources, aggressive, random_state
+    )
+    lines = _space_lines(table["grid"], ctx)
+    return ModelConfig(
+        name,
+        estimator,
+        "halving",
+        space,
+        spec=spec,
+        line=span[0] + 1,
+        param_lines=lines,
+        halving=options,
+    )
+
+
+def _resources(table: dict[str, Any], key: str, words: tuple[str, ...], ctx: Ctx) -> int | str:
+    default = words[0]
+    value = table.get(key, default)
+    if (
+        isinstance(value, str)
+        and value in words
+        or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+    ):
+        return value
+    allowed = " or ".join(f'"{w}"' for w in words)
+    raise ctx.error(
+        f"{key} must be a positive integer or {allowed}; got {value!r}. "
+        f"Fix: e.g. {key} = {default!r}.".replace("'", '"'),
+        key,
+    )
