@@ -11,7 +11,6 @@ that joins late gets work.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import signal
 import subprocess
