@@ -408,3 +408,24 @@ def test_the_tail_refit_bet_on_dask_is_taken_or_cancelled(
         ours.best_estimator_.dual_coef_, theirs.best_estimator_.dual_coef_
     )
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_halving_rungs_continue_on_dask(cluster: Cluster) -> None:
+    """A seeded forest's rungs grow the last rung's forests, sent back from Dask workers."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection._search_successive_halving import (
+        HalvingGridSearchCV as SkHalvingGridSearchCV,
+    )
+
+    grid = {"max_depth": [2, 4, None], "max_features": [0.3, 0.6, 1.0]}
+    kwargs: dict[str, Any] = dict(
+        cv=5, resource="n_estimators", min_resources=3, max_resources=27, factor=3
+    )
+    ours = gridfold.HalvingGridSearchCV(
+        RandomForestClassifier(random_state=0), grid, scheduler=cluster.address, **kwargs
+    ).fit(X, y)
+    theirs = SkHalvingGridSearchCV(RandomForestClassifier(random_state=0), grid, **kwargs)
+    _same_search(ours, theirs.fit(X, y))
+    assert ours.n_candidates_ == [9, 3, 1]
+    assert ours._continued_per_rung == [0, 3 * 5, 1 * 5]  # every survivor grew its forest
+    np.testing.assert_array_equal(ours.predict_proba(X), theirs.predict_proba(X))
