@@ -59,8 +59,16 @@ _HALVING_DOC = """\
     ``resource="n_samples"`` the rows of a rung are drawn with
     ``random_state``: give an int for the rows, and so the fits, to repeat.
 
-    The refit is done after the last rung, as scikit-learn does (the best
-    candidate is known only then). ``sklearn.experimental.enable_halving_search_cv``
+    With a seeded forest's ``n_estimators`` as the resource, the rungs
+    continue each other: a survivor's forest at the next rung grows its last
+    rung's forest on the same rows instead of growing every tree again
+    (:mod:`gridfold.sharing.continuation`; the conditions are in
+    :mod:`gridfold.sharing.forest`). ``share=False`` fits every rung afresh.
+
+    The refit is scikit-learn's, of the best candidate of the last rung; when
+    that rung has one candidate (so the refit's is known), a worker may fit it
+    alongside the rung's folds (:mod:`gridfold.sharing.early_refit`), else it
+    is done after the last rung. ``sklearn.experimental.enable_halving_search_cv``
     is not needed, and importing these classes does not add scikit-learn's
     to :mod:`sklearn.model_selection`.
 
