@@ -66,8 +66,9 @@ _HALVING_DOC = """\
     :mod:`gridfold.sharing.forest`). ``share=False`` fits every rung afresh.
 
     The refit is scikit-learn's, of the best candidate of the last rung; when
-    that rung has one candidate (so the refit's is known), a worker may fit it
-    alongside the rung's folds (:mod:`gridfold.sharing.early_refit`), else it
+    that rung has one candidate (so the refit's is known) whose refit a path
+    family answers exactly (a seeded forest, say), a worker may fit it
+    alongside the rung's folds (:mod:`gridfold.sharing.early_refit`); else it
     is done after the last rung. ``sklearn.experimental.enable_halving_search_cv``
     is not needed, and importing these classes does not add scikit-learn's
     to :mod:`sklearn.model_selection`.
