@@ -428,3 +428,24 @@ def test_killing_the_driver_mid_rung_refits_at_most_the_fits_in_flight(tmp_path:
         text=True,
     )
     assert reference.returncode == 0 and reference.stdout == rerun.stdout
+
+
+@pytest.mark.parametrize("aggressive", [False, True])
+def test_the_progress_bar_names_each_rung_of_all(
+    aggressive: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = {"max_depth": [1, 2, 3, 4, 5, 6, None], "max_features": [0.2, 0.4, 0.6, 1.0]}
+    search = HalvingGridSearchCV(
+        RandomForestClassifier(random_state=0),
+        grid,
+        cv=3,
+        progress=True,
+        aggressive_elimination=aggressive,
+        **{**HALVING, "max_resources": 9},
+    ).fit(*CLF)
+    err = capsys.readouterr().err
+    n = search.n_iterations_
+    assert n == (4 if aggressive else 2)  # 28 candidates: 4 rungs needed, 2 possible
+    for rung, count in enumerate(search.n_candidates_, start=1):
+        plural = "s" * (count != 1)
+        assert f"rung {rung}/{n}: {count} candidate{plural} x 3 splits" in err
