@@ -690,8 +690,12 @@ def format_table(rows: list[dict]) -> str:
         ]
         for r in rows
     ]
+    return _render(header, body, left={0, 5, 9, 10})
+
+
+def _render(header: list[str], body: list[list[str]], left: set[int]) -> str:
+    """Columns as wide as their widest cell; those in ``left`` left-aligned."""
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    left = {0, 5, 9, 10}
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
@@ -744,16 +748,7 @@ def format_halving_table(rows: list[dict]) -> str:
         ]
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def fmt(line: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(w) if i in (0, 5, 8, 9) else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), sep, *(fmt(line) for line in body)])
+    return _render(header, body, left={0, 5, 8, 9})
 
 
 def main(argv: list[str] | None = None) -> int:
