@@ -455,7 +455,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.study)
     if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
-        no_halving(cfg, "check")
         return check_mode(args, cfg)
     prepared = prepare(cfg)
     out = _stdout_console()
@@ -619,7 +618,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err = Console(stderr=True, width=160)  # a log: rich would cut the bar's columns at 80
     cfg = load_config(args.study)
     if is_other_mode(cfg):  # nested CV, or several data sets: gridfold.cli_modes
-        no_halving(cfg, "run")
         return run_mode(args, cfg, err)
 
     def announce(prepared: PreparedStudy, executor: Executor) -> None:

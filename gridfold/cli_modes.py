@@ -52,12 +52,13 @@ def single_study_only(cfg: StudyConfig, command: str) -> None:
 
 
 def no_halving(cfg: StudyConfig, command: str) -> None:
-    """Refuse ``command`` for a study with a ``search = "halving"`` model, where it cannot
-    handle one: ``gridfold run`` and ``gridfold check`` of a single-data-set study can.
+    """Refuse ``command`` (results, status, plan, report) for a study with a
+    ``search = "halving"`` model.
 
     A halving model's rungs are known only by running the search (a rerun on
     the same store reads every fit back and fits nothing), so commands that
-    read the store without running cannot list its fits.
+    read the store without running cannot list its fits. (Nested and
+    ``[[data]]`` studies refuse halving models when the file is read.)
 
     Raises
     ------
@@ -66,18 +67,11 @@ def no_halving(cfg: StudyConfig, command: str) -> None:
     halving = [mc.name for mc in cfg.models if mc.search == "halving"]
     if not halving:
         return
-    if is_other_mode(cfg):
-        fix = f'fix: use search = "grid" for {halving[0]!r}, or a study of one [data] table'
-        where = f"a study with {_mode_name(cfg)}"
-    else:
-        fix = (
-            "fix: run `gridfold run` again: it reads the stored fits back, fits nothing and "
-            "prints the leaderboard (and use -o to export it)"
-        )
-        where = f"`gridfold {command}`"
     raise ConfigError(
-        f'{cfg.file}: model {halving[0]!r} has search = "halving", which {where} does not '
-        f"handle (its rungs are known only by running the search); {fix}."
+        f'{cfg.file}: model {halving[0]!r} has search = "halving", which `gridfold {command}` '
+        "does not handle (its rungs are known only by running the search); fix: run "
+        "`gridfold run` again: it reads the stored fits back, fits nothing and prints the "
+        "leaderboard (and use -o to export it)."
     )
 
 

@@ -39,7 +39,7 @@ from gridfold.searchcv import (
     sklearn_error_with_fix,
 )
 from gridfold.sharing.continuation import growth_for
-from gridfold.sharing.planner import content_key
+from gridfold.sharing.planner import UNHASHABLE, content_key
 from gridfold.tasks import Continuation, KeptFit
 
 __all__ = ["HalvingGridSearchCV", "HalvingRandomSearchCV"]
@@ -88,8 +88,11 @@ class _RungEvaluator(_Evaluator):
     use more of the resource, and the next rung's fit of the same candidate
     (every parameter but the resource equal) on the same training rows grows
     from it. The fits are matched by content, not by position, so a rung's
-    survivors find their fits whatever order ``_top_k`` gives them. The search's
-    ``_continued_per_rung`` counts, per rung, the fits that grew from one.
+    survivors find their fits whatever order ``_top_k`` gives them; a rung
+    with a candidate whose parameters cannot be hashed (a lambda) fits
+    afresh. Not with ``verbose``: ``_fit_and_score`` prints a line per fit,
+    a grown fit does not. The search's ``_continued_per_rung`` counts, per
+    rung, the fits handed a start (a fit the store holds is read back instead).
     """
 
     def __init__(self, *args: Any) -> None:
@@ -119,7 +122,7 @@ class _RungEvaluator(_Evaluator):
         search = self.search
         resource = search.resource
         kept, self._kept = self._kept, {}  # the earlier rungs' fits: only the last one's count
-        if resource == "n_samples" or not more_results.get("n_resources"):
+        if resource == "n_samples" or not more_results.get("n_resources") or search.verbose:
             return None
         growths = {
             growth_for(
@@ -133,6 +136,8 @@ class _RungEvaluator(_Evaluator):
             return None
         keys = [content_key(_without(c, resource), i) for i, c in enumerate(candidates)]
         rows = [content_key(train, s) for s, (train, _) in enumerate(splits)]
+        if any(key.startswith(UNHASHABLE) for key in [*keys, *rows]):
+            return None  # such a key is a position, and positions change between rungs
         self._rung_keys = (keys, rows)
         starts = {
             (c, s): kept[key, row]
@@ -140,15 +145,25 @@ class _RungEvaluator(_Evaluator):
             for s, row in enumerate(rows)
             if (key, row) in kept
         }
-        # No rung uses more than max_resources_: a rung at it has nothing to grow for.
-        keep = more_results["n_resources"][0] < search.max_resources_
+        # The last rung, or one at max_resources_ (no rung uses more), has nothing to grow for.
+        keep = (
+            more_results["iter"][0] + 1 < self._rungs(len(candidates))
+            and more_results["n_resources"][0] < search.max_resources_
+        )
         return Continuation(growth.name, starts, keep)
+
+    def _rungs(self, n_candidates: int) -> int:
+        """The search's number of rungs, from its first rung's candidates."""
+        if not self._n_rungs:
+            self._n_rungs = _n_iterations(self.search, n_candidates)
+        return self._n_rungs
 
     def _title(self, n_candidates: int, n_splits: int, more_results: dict[str, list[Any]]) -> str:
         """``rung 2/4: 9 candidates x 5 splits`` (the total of rungs as ``_run_search`` has it)."""
         rung = more_results["iter"][0] + 1 if more_results.get("iter") else self.calls
+        plural = "s" * (n_candidates != 1)
         title = (
-            f"rung {rung}/{self._n_rungs}: {n_candidates} candidate{'s' * (n_candidates != 1)}"
+            f"rung {rung}/{self._rungs(n_candidates)}: {n_candidates} candidate{plural}"
             f" x {n_splits} splits"
         )
         opened = getattr(self.search, "_gridfold_session", None)
@@ -156,9 +171,8 @@ class _RungEvaluator(_Evaluator):
 
     def _refit_model(self, n_candidates: int, more_results: dict[str, list[Any]]) -> int | None:
         """The last rung holds the refit's candidate (``_select_best_index`` looks only there)."""
-        if self.calls == 1:  # called before _title
-            self._n_rungs = _n_iterations(self.search, n_candidates)
-        last = bool(more_results.get("iter")) and more_results["iter"][0] + 1 == self._n_rungs
+        rungs = self._rungs(n_candidates)
+        last = bool(more_results.get("iter")) and more_results["iter"][0] + 1 == rungs
         return 0 if self.search.refit and last else None
 
     def _tail_refit(self, n_splits: int) -> None:

@@ -71,12 +71,11 @@ def run_halving_model(
     from gridfold.searchcv import OpenSession
 
     assert mc.halving is not None
-    scoring = cfg.run.scoring
     search = HalvingGridSearchCV(
         clone(mc.estimator),
         [dict(grid) for grid in mc.space],
         cv=list(data.splits),
-        scoring=scoring[0] if isinstance(scoring, tuple) else scoring,
+        scoring=cfg.run.scoring,  # a name or None: prepare() refuses a list
         refit=False,
         error_score=cfg.run.error_score,
         return_train_score=cfg.run.return_train_score,
@@ -106,14 +105,16 @@ def run_halving_model(
     keys = [
         content_key(_without(p, mc.halving.resource), i) for i, p in enumerate(results["params"])
     ]
-    last_rows = tuple(i for i in range(n_rows) if keys[i] not in keys[i + 1 :])
+    # Twins (equal candidates) share a key: the best row is shown even if its twin is later.
+    best = int(search.best_index_)
+    last_rows = tuple(i for i in range(n_rows) if keys[i] not in keys[i + 1 :] or i == best)
     n_rows_data = len(data.y) if data.y is not None else len(data.X)
     paired = mc.halving.resource != "n_samples" or search.n_resources_[-1] >= n_rows_data
     outcome = HalvingOutcome(
         rungs=tuple(int(i) for i in results["iter"]),
         n_rungs=int(search.n_iterations_),
         last_rows=last_rows,
-        best_row=int(search.best_index_),
+        best_row=best,
         paired=bool(paired),
     )
     return results, outcome, failures, n_rows * int(search.n_splits_)

@@ -121,8 +121,10 @@ def best_per_model(outcome: StudyOutcome) -> pd.DataFrame:
     A model's best candidate is the first of its candidates with the highest
     mean test score of the ranking metric: scikit-learn's ``best_index_``
     (``rank_test_<metric>`` ranks with ``method="min"``, and the leaderboard
-    sorts stably in candidate order). Models whose every candidate failed
-    come last, in study order.
+    sorts stably in candidate order). A halving model's is its search's
+    ``best_index_``, the best of its last rung, which a candidate dropped at
+    an earlier rung may outscore. Models whose every candidate failed come
+    last, in study order.
 
     Parameters
     ----------

@@ -220,14 +220,14 @@ def prepare(cfg: StudyConfig) -> PreparedStudy:
     raise_exc = cfg.run.error_score == "raise"
     models = tuple(_model(cfg, mc, dataset, raise_exc) for mc in cfg.models)  # checks them all
     halving = tuple(mc for mc in cfg.models if mc.search == "halving")
-    if halving and len(cfg.run.metrics) > 1:
+    if halving and isinstance(cfg.run.scoring, tuple):
         raise _located(
             cfg,
             halving[0],
             ParameterError(
-                f'search = "halving" ranks candidates by one metric; [run] scoring gives '
-                f"{len(cfg.run.metrics)}. Expected one; fix: give one scoring, or use "
-                'search = "grid" for this model.'
+                'search = "halving" ranks candidates by one metric, as HalvingGridSearchCV '
+                f"does; [run] scoring is a list ({list(cfg.run.scoring)}). Expected one name; "
+                'fix: scoring = "accuracy" (say), or search = "grid" for this model.'
             ),
         )
     models = tuple(m for m, mc in zip(models, cfg.models, strict=True) if mc.search != "halving")

@@ -275,17 +275,30 @@ def test_share_false_fits_every_rung_afresh() -> None:
     assert sum(_continued(got)) == 0
 
 
-def test_n_samples_halving_has_nothing_to_continue() -> None:
+def test_a_candidate_that_cannot_be_hashed_fits_every_rung_afresh() -> None:
+    # A lambda has no content key: fits could only be matched by position, which _top_k
+    # changes between rungs, so nothing continues (and the search is still sklearn's).
+    def oob(y_true: Any, y_pred: Any) -> float:
+        return float(np.mean(y_true == y_pred))
+
     got, _, _ = check_same(
         "grid",
-        lambda: RandomForestClassifier(random_state=0, n_estimators=5),
-        FOREST_GRID,
+        lambda: RandomForestClassifier(random_state=0),
+        {"max_depth": [2, 4, None], "max_features": [0.3, 1.0], "oob_score": [oob]},
         *CLF,
-        n_jobs=2,
         cv=3,
-        random_state=0,
+        **HALVING,
     )
-    assert got.n_iterations_ > 1 and sum(_continued(got)) == 0
+    assert got.n_iterations_ == 2 and _continued(got) == [0, 0]
+
+
+def test_verbose_fits_every_rung_afresh(capsys: pytest.CaptureFixture[str]) -> None:
+    # _fit_and_score prints a line per fit with verbose; a grown fit would print none.
+    search = HalvingGridSearchCV(
+        RandomForestClassifier(random_state=0), FOREST_GRID, cv=3, verbose=3, **HALVING
+    ).fit(*CLF)
+    assert _continued(search) == [0, 0, 0]
+    assert capsys.readouterr().out.count("[CV") >= sum(search.n_candidates_) * 3
 
 
 def test_a_stored_search_reads_back_and_a_resumed_rung_fits_afresh(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ any rung), and that a rerun on the same store fits nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -141,6 +143,21 @@ def test_a_halving_models_best_is_sklearns_best_index(outcome: Any) -> None:
         assert best.loc[model.name, "candidate"] == model.halving.best_row
         last = np.flatnonzero(np.asarray(model.cv_results["iter"]) == model.halving.n_rungs - 1)
         assert model.halving.best_row in last
+    # A candidate dropped at the first rung with a better score than the last rung's best
+    # (it was scored with fewer trees) does not become the model's best.
+    forest = outcome.models[0]
+    dropped = forest.halving.last_rows[0]
+    assert forest.halving.rungs[dropped] == 0
+    scores = np.array(forest.cv_results["mean_test_score"], copy=True)
+    scores[dropped] = 0.999
+    changed = dataclasses.replace(
+        forest, cv_results={**forest.cv_results, "mean_test_score": scores}
+    )
+    altered = dataclasses.replace(outcome, models=(changed, *outcome.models[1:]))
+    top = leaderboard(altered)
+    assert top.iloc[0]["model"] == "forest" and top.iloc[0]["candidate"] == dropped
+    best = best_per_model(altered).set_index("model")
+    assert best.loc["forest", "candidate"] == forest.halving.best_row
 
 
 def test_the_verdict_leaves_out_a_model_scored_on_subsamples(outcome: Any) -> None:
@@ -252,18 +269,28 @@ def test_bad_halving_tables_say_what_and_the_fix(case: str) -> None:
     assert "fix" in message.lower()
 
 
-def test_several_metrics_with_a_halving_model_is_an_error() -> None:
-    text = HEAD.replace("[[model]]", '[run]\nscoring = ["accuracy", "f1_macro"]\n[[model]]')
+@pytest.mark.parametrize("scoring", ['["accuracy", "f1_macro"]', '["accuracy"]'])
+def test_a_list_of_scorers_with_a_halving_model_is_an_error(scoring: str) -> None:
+    text = HEAD.replace("[[model]]", f"[run]\nscoring = {scoring}\n[[model]]")
     cfg = parse_config(text + 'estimator = "SVC"\nsearch = "halving"\ngrid = { C = [1] }\n')
     with pytest.raises(ParameterError, match='search = "halving" ranks candidates by one metric'):
         prepare(cfg)
 
 
-def test_nested_and_several_data_sets_refuse_a_halving_model(tmp_path: Path) -> None:
-    text = STUDY.replace(
-        '[run]\nscoring = "accuracy"', '[run]\nscoring = "accuracy"\nnested = true'
-    )
+@pytest.mark.parametrize("mode", ["nested", "datasets"])
+def test_nested_and_several_data_sets_refuse_a_halving_model(mode: str, tmp_path: Path) -> None:
+    if mode == "nested":
+        text = STUDY.replace('scoring = "accuracy"', 'scoring = "accuracy"\nnested = true')
+        says = 'search = "halving" in a study with [run] nested = true'
+    else:
+        text = STUDY.replace(
+            '[data]\nsource = "sklearn:breast_cancer"',
+            '[[data]]\nsource = "sklearn:breast_cancer"\n[[data]]\nsource = "sklearn:wine"',
+        )
+        says = 'search = "halving" in a study with 2 [[data]] tables'
+    with pytest.raises(ConfigError, match=re.escape(says)):  # the library reads the file too
+        parse_config(text, file="study.toml")
     (tmp_path / "study.toml").write_text(text)
     run = _gridfold(tmp_path, "run", "study.toml")
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert 'search = "halving", which a study with [run] nested = true does not' in run.stderr
+    assert says in run.stderr and "fix:" in run.stderr

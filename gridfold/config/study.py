@@ -163,6 +163,7 @@ def parse_config(text: str, file: str = "<study>", base_dir: Path | None = None)
     outer_cv = _parse_outer_cv(doc, run, src)
     cluster = parse_cluster(doc["cluster"], src) if "cluster" in doc else None
     _check_combination(src, run, datasets, cluster)
+    _check_halving(src, run, datasets, parsed)
     return StudyConfig(
         file=file,
         data=data,
@@ -227,6 +228,22 @@ def _parse_outer_cv(doc: dict[str, Any], run: RunConfig, src: Source) -> CVConfi
             "nested = true to [run], or remove the [outer_cv] table.",
         )
     return parse_cv(doc["outer_cv"], src, name="outer_cv")
+
+
+def _check_halving(
+    src: Source, run: RunConfig, datasets: tuple[DataConfig, ...], models: tuple[Any, ...]
+) -> None:
+    """``search = "halving"`` runs in a study of one ``[data]`` table, not nested."""
+    halving = next((m for m in models if m.search == "halving"), None)
+    if halving is None or not (run.nested or datasets):
+        return
+    mode = "[run] nested = true" if run.nested else f"{len(datasets)} [[data]] tables"
+    raise src.error(
+        halving.line,
+        f'model {halving.name!r}: search = "halving" in a study with {mode}. Expected it in a '
+        'study of one [data] table, not nested; fix: use search = "grid" for this model, or '
+        "move it to a study of its own.",
+    )
 
 
 def _check_combination(

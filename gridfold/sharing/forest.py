@@ -35,8 +35,9 @@ set back. The same conditions as the path hold (``n_jobs`` None or 1, an
 integer seed), and ``class_weight`` is not ``"balanced"`` or
 ``"balanced_subsample"``: with those a warm start warns that the weights may
 differ from the full data's, which a fresh fit does not say (they do not
-differ here: the data are the same). ``verbose`` is allowed, as a fresh fit
-prints too. A budget
+differ here: the data are the same), and ``verbose`` is off (a grown forest
+prints "building tree i of 18" for the trees it adds, a fresh one "of 27" for
+every tree). A budget
 equal to the start's is the start itself: no tree is added, and no fit is
 made (``fit`` would warn that warm-starting added no trees, which a fresh fit
 does not).
@@ -124,7 +125,7 @@ class ForestGrowth(Growth):
     def exact(self, estimator: Any) -> bool:
         # A "balanced" class_weight makes a warm start warn, which a fresh fit does not.
         weights = getattr(estimator, "class_weight", None)  # regressors have none
-        return _seeded(estimator) and weights not in _WARM_START_WARNS
+        return _seeded(estimator) and weights not in _WARM_START_WARNS and not estimator.verbose
 
     def grow(self, start: Any, estimator: Any, X: Any, y: Any, fit_params: dict[str, Any]) -> Any:
         n_trees = estimator.n_estimators

@@ -35,6 +35,7 @@ __all__ = [
     "path_estimator",
     "other_params_key",
     "content_key",
+    "UNHASHABLE",
     "mutates_input",
 ]
 
@@ -94,15 +95,21 @@ def _model_groups(
     ]
 
 
+#: How :func:`content_key` starts the key of what it cannot hash.
+UNHASHABLE = "unhashable-"
+
+
 def content_key(obj: Any, fallback: object) -> str:
     """A content hash of ``obj``; for what cannot be hashed (a lambda), a key of its own.
 
-    Candidates with unhashable settings are then simply not shared.
+    Candidates with unhashable settings are then simply not shared. Such a key
+    (:data:`UNHASHABLE` and ``fallback``) names no content: never match it
+    across calls.
     """
     try:
         return str(joblib.hash(obj))
     except Exception:  # noqa: BLE001 - joblib.hash pickles; anything may fail to
-        return f"unhashable-{fallback!r}"
+        return f"{UNHASHABLE}{fallback!r}"
 
 
 def other_params_key(candidate: dict[str, Any], param: str, fallback: object = None) -> str:
